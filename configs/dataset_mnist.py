@@ -1,0 +1,25 @@
+r"""MNIST made long-tailed with the Kuzushiji-49 protocol, plus a transform.
+
+    python launch.py --config configs/dataset_mnist.py:rot --workdir /tmp/m
+    # offline, from a local copy (see README, "Bring your own data"):
+    python launch.py --config configs/dataset_mnist.py:rot \
+        --config.data.path=/tmp/gitjax-data/mnist.npz --workdir /tmp/m
+
+Zipf tail alpha 2, n_max 4800, n_min 5 (Zhou et al. 2022): class sizes by
+rank 4800, 1200, 533, 300, 192, 133, 97, 75, 59, 48 (7,437 images); the
+rank-to-class order comes from the seed. Balanced test set (892 per class),
+transformed the same way. Argument: rot (default), bg, dil, none, rot+bg, ...
+"""
+from gitjax import config_base
+
+
+def get_config(arg='rot'):
+  config = config_base.get_base('dataset')
+  config.data.source = 'tfds'
+  config.data.name = 'mnist'
+  config.data.longtail = 'zipf'
+  config.data.n_max = 4800
+  config.data.alpha = 2.0
+  config.data.n_min = 5
+  config.data.transform = arg or 'rot'
+  return config

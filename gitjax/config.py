@@ -1,0 +1,174 @@
+"""Checks a resolved config before any work starts.
+
+Every problem a user can cause through a config is reported as a
+`ConfigError` whose message is ONE line naming the key and what is allowed.
+launch.py prints it and exits with code 2.
+"""
+import difflib
+import json
+
+import ml_collections
+
+from gitjax import config_base
+from gitjax.errors import ConfigError
+
+
+def _positive(v):
+  return v > 0
+
+
+def _non_negative(v):
+  return v >= 0
+
+
+def _at_least_one(v):
+  return v >= 1
+
+
+# (key, predicate, what is allowed). Keys absent from a config are skipped,
+# so one table serves every experiment kind.
+_RULES = (
+    ('seed', _non_negative, 'an integer >= 0'),
+    ('data.source', lambda v: v in ('digits', 'tfds', 'npz'),
+     "one of 'digits', 'tfds', 'npz'"),
+    ('data.longtail', lambda v: v in ('zipf', 'exp', 'none'),
+     "one of 'zipf', 'exp', 'none'"),
+    ('data.n_max', _at_least_one, 'an integer >= 1'),
+    ('data.alpha', _positive, 'a number > 0'),
+    ('data.n_min', _at_least_one, 'an integer >= 1'),
+    ('data.imbalance_ratio', lambda v: v >= 1, 'a number >= 1'),
+    ('data.test_split', lambda v: v in ('balanced', 'full'),
+     "one of 'balanced', 'full'"),
+    ('data.test_per_class', _non_negative, 'an integer >= 0 (0 = largest)'),
+    ('data.val_per_class', _non_negative, 'an integer >= 0 (0 = none)'),
+    ('data.rot_degrees', lambda v: 0 <= v <= 180, 'a number in [0, 180]'),
+    ('data.bg_max', lambda v: 0 <= v <= 255, 'an integer in [0, 255]'),
+    ('data.brightness', lambda v: 0 <= v <= 1, 'a number in [0, 1]'),
+    ('data.contrast_min', _non_negative, 'a number >= 0'),
+    ('data.contrast_max', _non_negative, 'a number >= contrast_min'),
+    ('data.scale_min', _positive, 'a number > 0'),
+    ('data.scale_max', _positive, 'a number >= scale_min'),
+    ('data.translate', _non_negative, 'a number >= 0 (pixels)'),
+    ('run.log_every', _at_least_one, 'an integer >= 1'),
+    ('run.checkpoint_every', _at_least_one, 'an integer >= 1'),
+    ('run.keep_checkpoints', _at_least_one, 'an integer >= 1'),
+    ('run.prefetch', _non_negative, 'an integer >= 0'),
+    ('run.preview_per_class', _at_least_one, 'an integer >= 1'),
+)
+
+
+def _get(config, key):
+  node = config
+  for part in key.split('.'):
+    node = node[part]
+  return node
+
+
+def _has(config, key):
+  try:
+    _get(config, key)
+    return True
+  except KeyError:
+    return False
+
+
+def flat_keys(config, prefix=''):
+  """All leaf keys of a ConfigDict as dotted paths."""
+  keys = []
+  for name, value in config.items():
+    path = f'{prefix}{name}'
+    if isinstance(value, ml_collections.ConfigDict):
+      keys.extend(flat_keys(value, path + '.'))
+    else:
+      keys.append(path)
+  return keys
+
+
+def unknown_key_message(key, known_keys):
+  """One line for a key that no config declares, with the closest names."""
+  close = difflib.get_close_matches(key, known_keys, n=3, cutoff=0.6)
+  hint = (f'did you mean {" or ".join(repr(k) for k in close)}?' if close
+          else 'see gitjax/config_base.py for the keys')
+  return f'config key {key!r} does not exist; {hint}'
+
+
+def validate(config, num_devices=None):
+  """Raises ConfigError (one line) for the first problem found.
+
+  Args:
+    config: the resolved ConfigDict of a run.
+    num_devices: when given, batch sizes must divide evenly over it.
+  """
+  if not _has(config, 'experiment'):
+    raise ConfigError("config has no 'experiment' key; start from "
+                      'gitjax.config_base.get_base(kind)')
+  if config.experiment not in config_base.EXPERIMENTS:
+    raise ConfigError(f'experiment={config.experiment!r} is not one of '
+                      f'{config_base.EXPERIMENTS}')
+  declared = flat_keys(config_base.get_base(config.experiment))
+  for key in flat_keys(config):
+    if key not in declared:
+      raise ConfigError(unknown_key_message(key, declared))
+  for key in declared:
+    if not _has(config, key):
+      raise ConfigError(f'config key {key!r} is missing; '
+                        'start from gitjax.config_base.get_base(kind)')
+  for key, ok, allowed in _RULES:
+    if not _has(config, key):
+      continue
+    value = _get(config, key)
+    if not ok(value):
+      raise ConfigError(f'config.{key}={value!r} is not allowed: '
+                        f'use {allowed}')
+  _check_data(config.data)
+  _check_batches(config, num_devices)
+
+
+def _check_data(data):
+  if data.contrast_max < data.contrast_min:
+    raise ConfigError(f'config.data.contrast_max={data.contrast_max} is '
+                      f'below contrast_min={data.contrast_min}: use max >= min')
+  if data.scale_max < data.scale_min:
+    raise ConfigError(f'config.data.scale_max={data.scale_max} is below '
+                      f'scale_min={data.scale_min}: use max >= min')
+  if data.longtail == 'zipf' and data.n_min > data.n_max:
+    raise ConfigError(f'config.data.n_min={data.n_min} exceeds '
+                      f'n_max={data.n_max}: use n_min <= n_max')
+  if data.source == 'tfds' and not data.name and not data.path:
+    raise ConfigError("config.data.name is empty: name a TFDS data set "
+                      "(e.g. 'mnist') or give config.data.path=FILE.npz")
+  if data.source == 'npz' and not data.path:
+    raise ConfigError('config.data.path is empty: data.source=npz needs a '
+                      '.npz file with x_train, y_train, x_test, y_test')
+  try:
+    transform_spec(data)
+  except ValueError as e:
+    raise ConfigError(f'config.data.transform={data.transform!r}: {e}') from e
+
+
+def transform_spec(data):
+  """The TransformSpec a data config describes."""
+  # Imported here so that importing this module does not start JAX.
+  from gitjax.data import transforms  # pylint: disable=g-import-not-at-top
+  return transforms.parse_transform(
+      data.transform, rot_degrees=data.rot_degrees, bg_max=data.bg_max,
+      brightness=data.brightness, contrast_min=data.contrast_min,
+      contrast_max=data.contrast_max, scale_min=data.scale_min,
+      scale_max=data.scale_max, translate=data.translate)
+
+
+def _check_batches(config, num_devices):
+  if num_devices is None:
+    return
+  for key in flat_keys(config):
+    if key.endswith('batch_size'):
+      value = _get(config, key)
+      if value < 1 or value % num_devices:
+        raise ConfigError(
+            f'config.{key}={value} must be a positive multiple of the '
+            f'{num_devices} devices; use e.g. {num_devices * max(1, value // num_devices)}')
+
+
+def to_json(config):
+  """Canonical JSON text of a config (sorted keys), as saved in a workdir."""
+  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)

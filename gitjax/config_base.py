@@ -1,0 +1,63 @@
+"""Declares every config key of gitjax once, with a one-line comment each.
+
+Experiment files (`configs/<experiment>.py`) call
+`config_base.get_base(kind)` and only set values. Keys are grouped in sections; each experiment kind gets the
+sections it reads, so the resolved `config.json` of a run holds no key the
+run ignores. `gitjax/config.py` checks every value before a run starts.
+"""
+import ml_collections
+
+EXPERIMENTS = ('dataset', 'classifier')
+
+
+def data():
+  """Where the images come from and how the long-tailed set is built."""
+  d = ml_collections.ConfigDict()
+  d.source = 'digits'        # 'digits' (embedded, no download), 'tfds' or 'npz'
+  d.name = ''                # TFDS data set name ('mnist', 'cifar10', ...)
+  d.path = ''                # local .npz file; when set it replaces TFDS
+  d.data_dir = ''            # TFDS data_dir ('' = TFDS default)
+  d.download = False         # let TFDS download and prepare (needs internet)
+  d.longtail = 'zipf'        # 'zipf' (Kuzushiji-49 style), 'exp' (CIFAR-LT), 'none'
+  d.n_max = 4800             # images in the largest class
+  d.alpha = 2.0              # zipf exponent: rank k gets n_max * k^-alpha
+  d.n_min = 5                # zipf floor on class size
+  d.imbalance_ratio = 100.0  # exp: largest / smallest class size
+  d.test_split = 'balanced'  # 'balanced' (same count per class) or 'full'
+  d.test_per_class = 0       # balanced test images per class (0 = largest possible)
+  d.val_per_class = 0        # held-out validation images per class (0 = none)
+  d.transform = 'none'       # nuisance transform(s): 'rot', 'bg', 'dil', 'rot+bg', ...
+  d.transform_test = True    # apply the same transform to the test set
+  d.rot_degrees = 180.0      # rot: angle ~ U(-rot_degrees, rot_degrees)
+  d.bg_max = 99              # bg: background value ~ UniformInt{0..bg_max}
+  d.brightness = 0.25        # brightness_contrast: shift ~ U(-b, b) * 255
+  d.contrast_min = 0.5       # brightness_contrast: contrast factor range
+  d.contrast_max = 1.5
+  d.scale_min = 0.7          # scale: zoom factor range
+  d.scale_max = 1.3
+  d.translate = 4.0          # translate: shift ~ U(-t, t) pixels per axis
+  return d
+
+
+def run_options():
+  """How a run reports and saves itself."""
+  r = ml_collections.ConfigDict()
+  r.log_every = 50           # steps between progress lines and metric writes
+  r.checkpoint_every = 500   # steps between checkpoints (one more at the end)
+  r.keep_checkpoints = 2     # checkpoints kept on disk
+  r.prefetch = 2             # batches prepared ahead of the accelerator
+  r.preview_per_class = 10   # samples per class in preview figures
+  return r
+
+
+def get_base(experiment):
+  """Returns the full, default config of one experiment kind."""
+  if experiment not in EXPERIMENTS:
+    raise ValueError(f'experiment must be one of {EXPERIMENTS}, '
+                     f'got {experiment!r}')
+  c = ml_collections.ConfigDict()
+  c.experiment = experiment  # which run() launch.py calls
+  c.seed = 0                 # root seed: data set, init, sampling, transforms
+  c.data = data()
+  c.run = run_options()
+  return c

@@ -1,0 +1,170 @@
+"""Samplers, the device mesh and sharded, prefetched batches.
+
+A sampler maps a step number to the indices of that step's batch, as a pure
+function of (seed, step): a resumed run sees exactly the batches an
+uninterrupted one would. Batches are dicts {'image', 'label'} of numpy arrays
+on the host, placed on a mesh sharded along its batch axis 'data' by a
+background thread that keeps `prefetch` batches ready.
+"""
+import functools
+import queue
+import threading
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+DATA_AXIS = 'data'
+
+
+class UniformSampler:
+  """Uniform shuffling without replacement, epoch after epoch.
+
+  The stream of indices is the concatenation of one seeded permutation per
+  epoch; step s takes positions [s*B, (s+1)*B) of it.
+  """
+
+  def __init__(self, num_examples, batch_size, seed):
+    if num_examples < 1:
+      raise ValueError('UniformSampler needs at least one example')
+    self.num_examples = num_examples
+    self.batch_size = batch_size
+    self.seed = seed
+
+  @functools.lru_cache(maxsize=4)
+  def _permutation(self, epoch):
+    return np.random.default_rng([self.seed, epoch]).permutation(
+        self.num_examples)
+
+  def epoch(self, step):
+    """Epochs completed (fractional) after `step` steps."""
+    return step * self.batch_size / self.num_examples
+
+  def indices(self, step):
+    positions = step * self.batch_size + np.arange(self.batch_size)
+    epochs, offsets = np.divmod(positions, self.num_examples)
+    out = np.empty(self.batch_size, np.int64)
+    for e in np.unique(epochs):
+      mask = epochs == e
+      out[mask] = self._permutation(int(e))[offsets[mask]]
+    return out
+
+
+class ClassBalancedSampler:
+  """Class-balanced sampling with replacement: a class uniformly at random,
+  then one of its images uniformly at random."""
+
+  def __init__(self, labels, batch_size, seed, num_classes=None):
+    num_classes = num_classes or int(labels.max()) + 1
+    self.by_class = [np.flatnonzero(labels == c) for c in range(num_classes)]
+    self.present = np.array([c for c in range(num_classes)
+                             if len(self.by_class[c])])
+    self.num_examples = len(labels)
+    self.batch_size = batch_size
+    self.seed = seed
+
+  def epoch(self, step):
+    return step * self.batch_size / self.num_examples
+
+  def indices(self, step):
+    # Stream 1 keeps these draws apart from UniformSampler's permutations.
+    rng = np.random.default_rng([self.seed, 1, step])
+    classes = self.present[rng.integers(len(self.present),
+                                        size=self.batch_size)]
+    out = np.empty(self.batch_size, np.int64)
+    for c in np.unique(classes):
+      mask = classes == c
+      pool = self.by_class[c]
+      out[mask] = pool[rng.integers(len(pool), size=int(mask.sum()))]
+    return out
+
+
+def make_mesh(devices=None):
+  """A 1-D mesh over all devices (or `devices`), axis 'data'."""
+  devices = jax.devices() if devices is None else devices
+  return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def batch_sharding(mesh):
+  """Sharding of arrays whose leading axis is the batch."""
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def replicated(mesh):
+  """Sharding of arrays every device holds whole (params, optimiser state)."""
+  return NamedSharding(mesh, P())
+
+
+def shard_batch(batch, mesh):
+  """Places a host batch on the mesh, split along the leading axis.
+
+  Works for one or many hosts: each host passes its own slice of the global
+  batch.
+  """
+  sharding = batch_sharding(mesh)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
+
+
+def take(arrays, indices):
+  """A host batch: the rows `indices` of every array in the dict `arrays`."""
+  return {k: v[indices] for k, v in arrays.items()}
+
+
+class Prefetcher:
+  """Iterates sharded batches for steps start, start+1, ..., made ahead of
+  time by a background thread so the accelerator does not wait."""
+
+  def __init__(self, make_batch, mesh, start_step=0, prefetch=2):
+    self._make_batch = make_batch
+    self._mesh = mesh
+    self._step = start_step
+    self._queue = queue.Queue(maxsize=max(1, prefetch))
+    self._stop = threading.Event()
+    self._thread = None
+    if prefetch > 0:
+      self._thread = threading.Thread(target=self._fill, daemon=True)
+      self._thread.start()
+
+  def _fill(self):
+    step = self._step
+    while not self._stop.is_set():
+      try:
+        item = shard_batch(self._make_batch(step), self._mesh)
+      except Exception as e:  # pylint: disable=broad-except
+        item = e
+      while not self._stop.is_set():
+        try:
+          self._queue.put(item, timeout=0.1)
+          break
+        except queue.Full:
+          continue
+      if isinstance(item, Exception):
+        return
+      step += 1
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    if self._thread is None:
+      batch = shard_batch(self._make_batch(self._step), self._mesh)
+    else:
+      batch = self._queue.get()
+      if isinstance(batch, Exception):
+        raise batch
+    self._step += 1
+    return batch
+
+  def close(self):
+    self._stop.set()
+    if self._thread is not None:
+      self._thread.join(timeout=5)
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()

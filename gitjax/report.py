@@ -1,0 +1,85 @@
+"""Figures (matplotlib, PNG) and report.md pieces shared by the experiments."""
+import os
+
+import matplotlib
+
+matplotlib.use('Agg')  # no screen on servers; must precede pyplot
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def _save(fig, path):
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  fig.savefig(path, dpi=110, bbox_inches='tight')
+  plt.close(fig)
+  return path
+
+
+def _as_display(images):
+  """uint8/float [N, H, W, C] -> what imshow takes ([H, W] for C = 1)."""
+  images = np.asarray(images)
+  if images.dtype != np.uint8:
+    images = np.clip(images, 0, 255).astype(np.uint8)
+  return images[..., 0] if images.shape[-1] == 1 else images
+
+
+def preview_grid(path, images, labels, class_order, class_sizes, class_names,
+                 per_class=10, title=''):
+  """A row of samples per class, largest class on top.
+
+  Args:
+    path: PNG file to write.
+    images: uint8 [N, H, W, C]; labels: int [N].
+    class_order: classes by rank (largest first).
+    class_sizes: int [C] training size of each class (shown per row).
+    class_names: names of the classes.
+    per_class: samples per row.
+    title: figure title.
+  """
+  rows = len(class_order)
+  fig, axes = plt.subplots(rows, per_class,
+                           figsize=(per_class * 0.6 + 1.6, rows * 0.6 + 0.6),
+                           squeeze=False)
+  shown = _as_display(images)
+  for r, c in enumerate(class_order):
+    idx = np.flatnonzero(labels == c)[:per_class]
+    for j in range(per_class):
+      ax = axes[r, j]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      for spine in ax.spines.values():
+        spine.set_visible(False)
+      if j < len(idx):
+        ax.imshow(shown[idx[j]], cmap='gray', vmin=0, vmax=255)
+    axes[r, 0].set_ylabel(f'{class_names[c]}\nn={class_sizes[c]}',
+                          rotation=0, ha='right', va='center', fontsize=7)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  fig.subplots_adjust(wspace=0.05, hspace=0.05)
+  return _save(fig, path)
+
+
+def class_size_chart(path, class_order, class_sizes, class_names, title=''):
+  """Bar chart of training images per class by rank, log scale."""
+  sizes = np.asarray(class_sizes)[class_order]
+  fig, ax = plt.subplots(figsize=(max(4.0, 0.18 * len(sizes) + 2), 3.2))
+  ax.bar(np.arange(len(sizes)), sizes, color='tab:blue')
+  ax.set_yscale('log')
+  ax.set_xlabel('class (by rank)')
+  ax.set_ylabel('training images')
+  if len(sizes) <= 20:
+    ax.set_xticks(np.arange(len(sizes)))
+    ax.set_xticklabels([class_names[c] for c in class_order], fontsize=7,
+                       rotation=90 if len(sizes) > 10 else 0)
+  ax.set_title(title or f'{int(sizes.sum())} training images, '
+               f'{len(sizes)} classes', fontsize=9)
+  ax.grid(axis='y', alpha=0.3, which='both')
+  return _save(fig, path)
+
+
+def markdown_table(header, rows):
+  """A Markdown table from a header and rows of cells."""
+  lines = ['| ' + ' | '.join(str(h) for h in header) + ' |',
+           '|' + '---|' * len(header)]
+  lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+  return '\n'.join(lines)

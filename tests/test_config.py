@@ -1,0 +1,52 @@
+"""Config checks: one line per problem, naming the key and what is allowed."""
+import pytest
+
+from gitjax import config as config_lib
+from gitjax import config_base
+from gitjax.errors import ConfigError
+
+
+def _config():
+  return config_base.get_base('dataset')
+
+
+@pytest.mark.parametrize('key, value, message', [
+    ('n_max', -3, r'config.data.n_max=-3 is not allowed: use an integer >= 1'),
+    ('alpha', 0.0, r'config.data.alpha=0.0 .* a number > 0'),
+    ('source', 'web', r"data.source='web' .* one of 'digits', 'tfds', 'npz'"),
+    ('longtail', 'pareto', r"one of 'zipf', 'exp', 'none'"),
+    ('transform', 'spin', r"config.data.transform='spin'"),
+    ('rot_degrees', 270.0, r'\[0, 180\]'),
+    ('imbalance_ratio', 0.5, r'>= 1'),
+])
+def test_bad_values_name_the_key(key, value, message):
+  config = _config()
+  setattr(config.data, key, value)
+  with pytest.raises(ConfigError, match=message) as info:
+    config_lib.validate(config)
+  assert '\n' not in str(info.value)
+
+
+def test_cross_field_checks():
+  config = _config()
+  config.data.n_min = 10
+  config.data.n_max = 5
+  with pytest.raises(ConfigError, match='n_min=10 exceeds n_max=5'):
+    config_lib.validate(config)
+  config = _config()
+  config.data.source = 'npz'
+  with pytest.raises(ConfigError, match='data.path is empty'):
+    config_lib.validate(config)
+
+
+def test_unknown_key_in_an_experiment_file_is_caught():
+  config = _config()
+  config.data.nmae = 'x'  # an unlocked experiment file could do this
+  with pytest.raises(ConfigError, match="'data.nmae' does not exist; did you "
+                     "mean 'data.name'"):
+    config_lib.validate(config)
+
+
+def test_defaults_are_valid():
+  for kind in config_base.EXPERIMENTS:
+    config_lib.validate(config_base.get_base(kind), num_devices=8)
