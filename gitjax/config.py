@@ -49,6 +49,32 @@ _RULES = (
     ('data.scale_min', _positive, 'a number > 0'),
     ('data.scale_max', _positive, 'a number >= scale_min'),
     ('data.translate', _non_negative, 'a number >= 0 (pixels)'),
+    ('method', lambda v: v in config_base.METHODS,
+     'one of ' + ', '.join(config_base.METHODS)),
+    ('model.arch', lambda v: v in ('resnet', 'conv4'),
+     "one of 'resnet', 'conv4'"),
+    ('model.depth', lambda v: v >= 8 and (v - 2) % 6 == 0,
+     'a ResNet depth 6n+2 (20, 32, 44, 56, ...)'),
+    ('model.conv4_filters', _at_least_one, 'an integer >= 1'),
+    ('train.epochs', _at_least_one, 'an integer >= 1'),
+    ('train.lr', _positive, 'a number > 0'),
+    ('train.momentum', lambda v: 0 <= v < 1, 'a number in [0, 1)'),
+    ('train.weight_decay', _non_negative, 'a number >= 0'),
+    ('train.warmup_epochs', _non_negative, 'an integer >= 0'),
+    ('train.decay_epochs', lambda v: list(v) == sorted(v) and all(
+        e > 0 for e in v), 'increasing epochs > 0'),
+    ('train.decay_factors', lambda v: all(f > 0 for f in v),
+     'multipliers > 0, one per decay epoch'),
+    ('train.ldam_max_margin', _positive, 'a number > 0'),
+    ('train.ldam_scale', _positive, 'a number > 0'),
+    ('train.focal_gamma', _non_negative, 'a number >= 0'),
+    ('train.cb_beta', lambda v: 0 <= v < 1, 'a number in [0, 1)'),
+    ('train.deferred_epoch', lambda v: v >= -1,
+     'an epoch >= 0, or -1 for the first lr drop'),
+    ('train.eval_every_epochs', _non_negative, 'an integer >= 0'),
+    ('invariance.images_per_class', _at_least_one, 'an integer >= 1'),
+    ('invariance.transforms_per_image', _at_least_one, 'an integer >= 1'),
+    ('invariance.images_per_batch', _at_least_one, 'an integer >= 1'),
     ('run.log_every', _at_least_one, 'an integer >= 1'),
     ('run.checkpoint_every', _at_least_one, 'an integer >= 1'),
     ('run.keep_checkpoints', _at_least_one, 'an integer >= 1'),
@@ -121,7 +147,31 @@ def validate(config, num_devices=None):
       raise ConfigError(f'config.{key}={value!r} is not allowed: '
                         f'use {allowed}')
   _check_data(config.data)
+  if config.experiment == 'classifier':
+    _check_classifier(config)
   _check_batches(config, num_devices)
+
+
+def _check_classifier(config):
+  train = config.train
+  if len(train.decay_factors) != len(train.decay_epochs):
+    raise ConfigError(
+        f'config.train.decay_factors has {len(train.decay_factors)} entries '
+        f'but decay_epochs has {len(train.decay_epochs)}: give one factor per '
+        'drop')
+  if train.decay_epochs and train.decay_epochs[-1] >= train.epochs:
+    raise ConfigError(
+        f'config.train.decay_epochs={tuple(train.decay_epochs)} must lie below '
+        f'train.epochs={train.epochs}')
+  _, rule, oracle = config_base.METHODS[config.method]
+  if rule in ('drs', 'drw') and train.deferred_epoch == -1 and (
+      not train.decay_epochs):
+    raise ConfigError(f'method={config.method!r} switches at the first lr '
+                      'drop but train.decay_epochs is empty: set '
+                      'train.deferred_epoch')
+  if oracle and config.data.transform in ('', 'none'):
+    raise ConfigError(f'method={config.method!r} applies the true transform '
+                      'on the fly: set config.data.transform')
 
 
 def _check_data(data):

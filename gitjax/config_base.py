@@ -9,6 +9,26 @@ import ml_collections
 
 EXPERIMENTS = ('dataset', 'classifier')
 
+# method -> (loss, sampling rule, oracle). Sampling rules: 'erm' (uniform
+# shuffle), 'rs' (class-balanced resampling), 'rw' (effective-number
+# reweighting), 'drs'/'drw' (ERM, then rs/rw from the first lr drop).
+# 'oracle' trains on untransformed images with the true transform applied
+# on the fly.
+METHODS = {
+    'ce': ('ce', 'erm', False),
+    'ce_rs': ('ce', 'rs', False),
+    'ce_rw': ('ce', 'rw', False),
+    'ce_drs': ('ce', 'drs', False),
+    'ce_drw': ('ce', 'drw', False),
+    'focal': ('focal', 'erm', False),
+    'focal_drw': ('focal', 'drw', False),
+    'ldam': ('ldam', 'erm', False),
+    'ldam_drw': ('ldam', 'drw', False),
+    'ldam_drs': ('ldam', 'drs', False),
+    'oracle': ('ce', 'erm', True),
+    'oracle_drs': ('ce', 'drs', True),
+}
+
 
 def data():
   """Where the images come from and how the long-tailed set is built."""
@@ -50,6 +70,47 @@ def run_options():
   return r
 
 
+def model():
+  """The classifier network."""
+  m = ml_collections.ConfigDict()
+  m.arch = 'resnet'          # 'resnet' (CIFAR-style, option-A) or 'conv4'
+  m.depth = 20               # resnet depth 6n+2: 20, 32, 44, 56
+  m.conv4_filters = 64       # conv4 width
+  return m
+
+
+def train():
+  """The classifier's training recipe (Zhou et al. 2022 / LDAM-DRW)."""
+  t = ml_collections.ConfigDict()
+  t.epochs = 50              # training epochs
+  t.batch_size = 128         # global batch, split over all devices
+  t.lr = 0.1                 # peak SGD learning rate
+  t.momentum = 0.9           # SGD momentum
+  t.weight_decay = 2e-4      # coupled L2 on all parameters (as PyTorch SGD)
+  t.warmup_epochs = 5        # linear warm-up to lr
+  t.decay_epochs = (30, 40)  # epochs of the lr drops
+  t.decay_factors = (0.01, 0.0001)  # lr multiplier from each drop on
+  t.crop_flip = False        # random crop (pad 4) + horizontal flip
+  t.ldam_max_margin = 0.5    # LDAM: largest class margin
+  t.ldam_scale = 30.0        # LDAM: logit scale
+  t.focal_gamma = 1.0        # focal loss exponent
+  t.cb_beta = 0.9999         # effective-number reweighting beta
+  t.deferred_epoch = -1      # DRS/DRW switch epoch (-1 = first lr drop)
+  t.eval_batch_size = 512    # evaluation batch (a multiple of the devices)
+  t.eval_every_epochs = 10   # test-set evaluation cadence (0 = only at the end)
+  return t
+
+
+def invariance():
+  """Per-class invariance (eKLD) measurement."""
+  i = ml_collections.ConfigDict()
+  i.enabled = True           # measure eKLD after training (needs a transform)
+  i.images_per_class = 40    # clean test images per class
+  i.transforms_per_image = 100  # draws x' ~ T(.|x) per image
+  i.images_per_batch = 10    # images whose transforms share one forward pass
+  return i
+
+
 def get_base(experiment):
   """Returns the full, default config of one experiment kind."""
   if experiment not in EXPERIMENTS:
@@ -60,4 +121,9 @@ def get_base(experiment):
   c.seed = 0                 # root seed: data set, init, sampling, transforms
   c.data = data()
   c.run = run_options()
+  if experiment == 'classifier':
+    c.method = 'ce'          # a key of METHODS: ce, ce_drs, ldam_drw, oracle, ...
+    c.model = model()
+    c.train = train()
+    c.invariance = invariance()
   return c

@@ -1,0 +1,70 @@
+"""Metrics: one JSON line per logged step and TensorBoard event files."""
+import json
+import math
+import os
+
+from gitjax.errors import NonFiniteError
+
+METRICS_FILE = 'metrics.jsonl'
+
+
+def _scalar(value):
+  value = float(value)
+  return value if math.isfinite(value) else str(value)
+
+
+class MetricWriter:
+  """Writes scalars to WORKDIR/metrics.jsonl and TensorBoard event files.
+
+  On resume from step S, lines logged after S by the interrupted run are
+  dropped first, so the file holds each step once.
+  """
+
+  def __init__(self, workdir, resume_step=None):
+    self.path = os.path.join(workdir, METRICS_FILE)
+    if resume_step is not None and os.path.exists(self.path):
+      self._truncate_after(resume_step)
+    self._file = open(self.path, 'a')
+    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    self._tb = SummaryWriter(logdir=workdir, flush_secs=30)
+
+  def _truncate_after(self, step):
+    with open(self.path) as f:
+      lines = [l for l in f if l.strip() and json.loads(l)['step'] <= step]
+    with open(self.path + '.tmp', 'w') as f:
+      f.writelines(lines)
+    os.replace(self.path + '.tmp', self.path)
+
+  def write(self, step, scalars):
+    record = {'step': int(step)}
+    record.update({k: _scalar(v) for k, v in scalars.items()})
+    self._file.write(json.dumps(record, sort_keys=True) + '\n')
+    self._file.flush()
+    for key, value in scalars.items():
+      self._tb.add_scalar(key, float(value), int(step))
+
+  def close(self):
+    self._file.close()
+    self._tb.close()
+
+
+def read(workdir):
+  """All records of WORKDIR/metrics.jsonl as a list of dicts."""
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(l) for l in f if l.strip()]
+
+
+def check_finite(step, scalars, last_checkpoint, checkpoint_dir):
+  """Raises NonFiniteError (one line) if any scalar is NaN or Inf."""
+  bad = sorted(k for k, v in scalars.items() if not math.isfinite(float(v)))
+  if bad:
+    kept = (f'the last good checkpoint (step {last_checkpoint}) is kept in '
+            f'{checkpoint_dir}' if last_checkpoint is not None
+            else 'no checkpoint was written yet')
+    raise NonFiniteError(
+        f'{", ".join(bad)} became {float(scalars[bad[0]])} at step {step}; '
+        f'{kept}; lower the learning rate or check the data, then run again '
+        'with a new --workdir')
