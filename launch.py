@@ -27,6 +27,7 @@ _WORKDIR = flags.DEFINE_string(
 # config.experiment -> module with run(config, workdir).
 _RUNNERS = {
     'dataset': 'gitjax.experiments.dataset',
+    'classifier': 'gitjax.experiments.classifier',
 }
 
 

@@ -38,7 +38,7 @@ def kl_and_agreement(clean_logits, transformed_logits):
 def _chunk(variables, images, key, *, logits_fn, spec, draws):
   """Mean KL and agreement per image for one chunk of images [M, H, W, C]."""
   m = images.shape[0]
-  keys = jax.random.split(key, m * draws).reshape(m, draws, -1)
+  keys = jax.random.split(key, (m, draws))  # typed or raw keys alike
   per_image = jax.vmap(transforms.transform_jax, in_axes=(0, None, None))
   moved = jax.vmap(per_image, in_axes=(0, 0, None))(keys, images, spec)
   clean = logits_fn(variables, images.astype(jnp.float32))

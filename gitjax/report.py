@@ -83,3 +83,50 @@ def markdown_table(header, rows):
            '|' + '---|' * len(header)]
   lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
   return '\n'.join(lines)
+
+
+def ekld_figure(path, series, title='', ylabel='eKLD'):
+  """Per-class eKLD against class size (log x), one series per method.
+
+  Args:
+    path: PNG file to write.
+    series: {label: (class_sizes, values, spearman)}; the Spearman rank
+      correlation of size and value goes in the legend.
+    title: figure title.
+    ylabel: what the values are.
+  """
+  fig, ax = plt.subplots(figsize=(5.2, 3.6))
+  for i, (label, (sizes, values, rho)) in enumerate(series.items()):
+    sizes = np.asarray(sizes, np.float64)
+    values = np.asarray(values, np.float64)
+    order = np.argsort(sizes)
+    ax.plot(sizes[order], values[order], marker='o', ms=4, lw=1.2,
+            color=f'C{i}', label=f'{label} (Spearman {rho:+.2f})')
+  ax.set_xscale('log')
+  ax.set_xlabel('training images of the class (log scale)')
+  ax.set_ylabel(ylabel)
+  ax.grid(alpha=0.3, which='both')
+  ax.legend(fontsize=8)
+  if title:
+    ax.set_title(title, fontsize=9)
+  return _save(fig, path)
+
+
+def confusion_figure(path, confusion, class_names, title=''):
+  """Row-normalised confusion matrix."""
+  confusion = np.asarray(confusion, np.float64)
+  rows = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+  n = len(class_names)
+  fig, ax = plt.subplots(figsize=(max(3.5, 0.3 * n + 1.5),) * 2)
+  im = ax.imshow(rows, cmap='viridis', vmin=0, vmax=1)
+  if n <= 20:
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(class_names, fontsize=7, rotation=90)
+    ax.set_yticklabels(class_names, fontsize=7)
+  ax.set_xlabel('predicted')
+  ax.set_ylabel('true')
+  fig.colorbar(im, ax=ax, fraction=0.046)
+  if title:
+    ax.set_title(title, fontsize=9)
+  return _save(fig, path)

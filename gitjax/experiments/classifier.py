@@ -1,0 +1,241 @@
+"""Experiment `classifier`: a CNN on long-tailed, transformed data, then eKLD.
+
+Trains with the configured method (loss + sampling rule, or the oracle),
+evaluates the last model on the transformed test set (balanced accuracy,
+per-class accuracy, confusion matrix), measures per-class invariance (eKLD,
+consistency) and writes into the workdir:
+
+  metrics.jsonl, events.*   training and test curves
+  checkpoints/              orbax, every run.checkpoint_every steps + end
+  results.json              final metrics, speed, class sizes
+  per_class.json            per class: size, accuracy, eKLD, consistency
+  figures/ekld_vs_size.png  eKLD against training size (log x), Spearman
+  figures/accuracy_vs_size.png, figures/confusion.png
+  report.md                 all of it in words, with the command
+"""
+import functools
+import math
+import os
+import time
+
+import jax
+import numpy as np
+
+from gitjax import config_base
+from gitjax import invariance
+from gitjax import losses
+from gitjax.data import build
+from gitjax.data import pipeline
+from gitjax.experiments import classifier_report
+from gitjax.experiments import classifier_steps as steps
+from gitjax.runtime import checkpoint as checkpoint_lib
+from gitjax.runtime import metrics as metrics_lib
+from gitjax.runtime import progress as progress_lib
+from gitjax.runtime import workdir as workdir_lib
+
+
+class Plan:
+  """Step counts, phase switch and per-phase inputs derived from a config."""
+
+  def __init__(self, config, data):
+    self.loss, self.rule, self.oracle = config_base.METHODS[config.method]
+    t = config.train
+    self.num_examples = len(data.y_train)
+    self.steps_per_epoch = max(1, math.ceil(self.num_examples / t.batch_size))
+    self.total_steps = t.epochs * self.steps_per_epoch
+    switch_epoch = (t.deferred_epoch if t.deferred_epoch >= 0 else
+                    (t.decay_epochs[0] if t.decay_epochs else t.epochs))
+    self.switch_epoch = switch_epoch
+    self.switch_step = switch_epoch * self.steps_per_epoch
+    self.uniform = pipeline.UniformSampler(self.num_examples, t.batch_size,
+                                           config.seed)
+    self.balanced = pipeline.ClassBalancedSampler(
+        data.y_train, t.batch_size, config.seed, data.num_classes)
+    ones = np.ones(data.num_classes, np.float32)
+    effective = np.asarray(losses.effective_number_weights(
+        data.class_sizes, t.cb_beta), np.float32)
+    margins = np.asarray(losses.ldam_margins(
+        data.class_sizes, t.ldam_max_margin), np.float32)
+    self._loss_params = {
+        False: {'class_weights': ones, 'margins': margins},
+        True: {'class_weights': effective, 'margins': margins},
+    }
+
+  def resampling(self, step):
+    return self.rule == 'rs' or (self.rule == 'drs' and
+                                 step >= self.switch_step)
+
+  def reweighting(self, step):
+    return self.rule == 'rw' or (self.rule == 'drw' and
+                                 step >= self.switch_step)
+
+  def indices(self, step):
+    sampler = self.balanced if self.resampling(step) else self.uniform
+    return sampler.indices(step)
+
+  def loss_params(self, step):
+    return self._loss_params[self.reweighting(step)]
+
+
+def _channel_stats(images):
+  x = images.reshape(-1, images.shape[-1]).astype(np.float64)
+  std = np.maximum(x.std(0), 1.0)
+  return tuple(float(v) for v in x.mean(0)), tuple(float(v) for v in std)
+
+
+def setup(config, data, mesh):
+  """Model, optimiser, statics and a fresh replicated state for a run."""
+  plan = Plan(config, data)
+  t = config.train
+  model = steps.build_model(config.model.arch, config.model.depth,
+                            data.num_classes, plan.loss == 'ldam',
+                            config.model.conv4_filters)
+  schedule = steps.lr_schedule(t.lr, plan.steps_per_epoch, t.warmup_epochs,
+                               t.decay_epochs, t.decay_factors)
+  tx = steps.make_optimizer(schedule, t.momentum, t.weight_decay)
+  mean, std = _channel_stats(data.x_train)
+  statics = steps.Statics(
+      model=model, tx=tx, loss=plan.loss, ldam_scale=t.ldam_scale,
+      focal_gamma=t.focal_gamma, mean=mean, std=std, crop_flip=t.crop_flip,
+      oracle=data.transform if plan.oracle else None, seed=config.seed)
+  state = steps.init_state(model, tx, data.image_shape,
+                           jax.random.key(config.seed))
+  state = jax.device_put(state, pipeline.replicated(mesh))
+  return plan, schedule, statics, state
+
+
+def _mean_scalars(window):
+  fetched = jax.device_get(window)
+  return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+
+
+def train(config, workdir, data, mesh):
+  """Trains (resuming from the last checkpoint) and returns (state, speed)."""
+  plan, schedule, statics, state = setup(config, data, mesh)
+  replicated = pipeline.replicated(mesh)
+  checkpointer = checkpoint_lib.Checkpointer(
+      os.path.join(workdir, 'checkpoints'), keep=config.run.keep_checkpoints)
+  restored, meta = checkpointer.restore(state)
+  start = 0
+  if restored is not None:
+    state, start = restored, int(meta['step'])
+    print(f'resuming from the checkpoint at step {start}', flush=True)
+  writer = metrics_lib.MetricWriter(
+      workdir, resume_step=start if restored is not None else None)
+  step_fn = steps.jit_train_step(statics, replicated,
+                                 pipeline.batch_sharding(mesh))
+  loss_params = {k: jax.device_put(v, replicated)
+                 for k, v in ((False, plan.loss_params(0)),
+                              (True, plan._loss_params[True]))}  # pylint: disable=protected-access
+  arrays = {'image': data.x_train_clean if plan.oracle else data.x_train,
+            'label': data.y_train}
+  make_batch = lambda step: pipeline.take(arrays, plan.indices(step))
+  progress = progress_lib.Progress(plan.total_steps, config.train.batch_size,
+                                   start)
+  eval_every = config.train.eval_every_epochs * plan.steps_per_epoch
+  speed = {'compile_and_first_step_s': None, 'train_images_per_s': None}
+  window, timed_steps, timed_s = [], 0, 0.0
+  last_log = time.time()
+  try:
+    with pipeline.Prefetcher(make_batch, mesh, start,
+                             config.run.prefetch) as batches:
+      for step in range(start, plan.total_steps):
+        batch = next(batches)
+        t0 = time.time()
+        state, metrics = step_fn(state, batch,
+                                 loss_params[plan.reweighting(step)])
+        if step == start:
+          jax.block_until_ready(state)
+          speed['compile_and_first_step_s'] = time.time() - t0
+          last_log = time.time()
+        window.append(metrics)
+        done = step + 1
+        log_now = done % config.run.log_every == 0 or done == plan.total_steps
+        save_now = (done % config.run.checkpoint_every == 0 or
+                    done == plan.total_steps)
+        if log_now or save_now:
+          scalars = _mean_scalars(window)
+          now = time.time()
+          if step > start:
+            timed_steps += len(window)
+            timed_s += now - last_log
+          last_log, window = now, []
+          metrics_lib.check_finite(done, scalars, checkpointer.latest_step(),
+                                   checkpointer.directory)
+          scalars['lr'] = float(schedule(step))
+          scalars['epoch'] = done / plan.steps_per_epoch
+          writer.write(done, scalars)
+          progress.report(done, {'epoch': scalars['epoch'],
+                                 'loss': scalars['loss'], 'lr': scalars['lr']})
+        if eval_every and done % eval_every == 0 and done < plan.total_steps:
+          test = evaluate(config, data, state, statics, mesh)
+          writer.write(done, {'test_balanced_accuracy':
+                              test['balanced_accuracy']})
+          print(f'  test balanced accuracy {test["balanced_accuracy"]:.4f}',
+                flush=True)
+        if save_now:
+          checkpointer.save(done, state, {'epoch': done / plan.steps_per_epoch})
+  finally:
+    writer.close()
+    checkpointer.close()
+  if timed_steps:
+    speed['train_images_per_s'] = (timed_steps * config.train.batch_size /
+                                   timed_s)
+  return state, statics, plan, speed
+
+
+def _variables(state):
+  return {'params': state.params, 'batch_stats': state.batch_stats}
+
+
+def evaluate(config, data, state, statics, mesh):
+  """Metrics of the model in `state` on the transformed test set."""
+  preds = steps.predict(statics.model, statics.mean, statics.std,
+                        _variables(state), data.x_test,
+                        config.train.eval_batch_size,
+                        pipeline.batch_sharding(mesh))
+  return steps.per_class_report(data.y_test, preds, data.num_classes)
+
+
+def measure_invariance(config, data, state, statics):
+  """Per-class eKLD and consistency on clean test images, or None."""
+  if not config.invariance.enabled or not data.transform.names:
+    return None
+  fn = functools.partial(steps.logits_fn, statics.model, statics.mean,
+                         statics.std)
+  inv = config.invariance
+  return invariance.measure(
+      fn, _variables(state), data.x_test_clean, data.y_test, data.transform,
+      jax.random.fold_in(jax.random.key(config.seed), 7),
+      num_classes=data.num_classes, images_per_class=inv.images_per_class,
+      transforms_per_image=inv.transforms_per_image,
+      images_per_batch=inv.images_per_batch)
+
+
+def run(config, workdir):
+  """Trains, evaluates, measures invariance and writes the report."""
+  if workdir_lib.is_done(workdir):
+    print(f'{workdir} already holds this finished run; nothing to do')
+    return
+  data = build.build(config.data, config.seed)
+  mesh = pipeline.make_mesh()
+  print(f'{len(data.y_train)} training images, sizes by rank '
+        f'{data.class_sizes[data.class_order].tolist()}; method '
+        f'{config.method}', flush=True)
+  start = time.time()
+  state, statics, plan, speed = train(config, workdir, data, mesh)
+  speed['train_wall_s'] = time.time() - start
+  test = evaluate(config, data, state, statics, mesh)
+  t0 = time.time()
+  inv = measure_invariance(config, data, state, statics)
+  speed['invariance_s'] = time.time() - t0
+  results = classifier_report.write(config, workdir, data, plan, test, inv,
+                                    speed)
+  workdir_lib.mark_done(workdir, {'experiment': 'classifier',
+                                  'balanced_accuracy':
+                                      results['balanced_accuracy']})
+  summary = (f'balanced accuracy {results["balanced_accuracy"]:.4f}')
+  if inv is not None:
+    summary += (f'; eKLD vs class size Spearman '
+                f'{results["ekld_spearman"]:.3f}')
+  print(f'{summary}; outputs in {workdir}', flush=True)

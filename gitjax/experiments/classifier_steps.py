@@ -1,0 +1,212 @@
+"""Pure pieces of the classifier trainer: state, schedule, steps.
+
+`train_step(state, batch, loss_params, *, statics)` is one module-level pure
+function, jitted once with the state donated, and sharded over all devices by
+jit + NamedSharding: parameters replicated, the batch split along 'data'.
+BN statistics are computed over the global batch, so 1 and N devices give
+the same result.
+"""
+import dataclasses
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from gitjax import losses
+from gitjax.data import transforms
+from gitjax.models import conv4
+from gitjax.models import resnet
+
+
+@struct.dataclass
+class TrainState:
+  step: jax.Array          # int32 scalar
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity
+class Statics:
+  """Everything about a step that is fixed for a run."""
+  model: nn.Module
+  tx: Any                       # optax.GradientTransformation
+  loss: str                     # 'ce', 'ldam' or 'focal'
+  ldam_scale: float
+  focal_gamma: float
+  mean: tuple                   # per-channel input mean (0..255 scale)
+  std: tuple                    # per-channel input std
+  crop_flip: bool
+  oracle: Any = None            # TransformSpec applied on the fly, or None
+  seed: int = 0
+
+
+def build_model(arch, depth, num_classes, cosine_head, conv4_filters=64):
+  """The classifier network a model config describes."""
+  if arch == 'resnet':
+    return resnet.resnet(depth, num_classes, cosine_head=cosine_head)
+  return conv4.Conv4(num_classes=num_classes, filters=conv4_filters)
+
+
+def lr_schedule(base_lr, steps_per_epoch, warmup_epochs, decay_epochs,
+                decay_factors):
+  """Linear warm-up to base_lr, then base_lr * factor of the last drop."""
+  warmup_steps = max(1, int(round(warmup_epochs * steps_per_epoch)))
+  boundaries = [int(round(e * steps_per_epoch)) for e in decay_epochs]
+
+  def schedule(step):
+    warm = base_lr * jnp.minimum(1.0, (step + 1) / warmup_steps) if (
+        warmup_epochs > 0) else base_lr
+    factor = jnp.float32(1.0)
+    for boundary, f in zip(boundaries, decay_factors):
+      factor = jnp.where(step >= boundary, f, factor)
+    return warm * factor
+
+  return schedule
+
+
+def make_optimizer(schedule, momentum, weight_decay):
+  """SGD with momentum and coupled L2 on every parameter (PyTorch's SGD)."""
+  return optax.chain(optax.add_decayed_weights(weight_decay),
+                     optax.sgd(schedule, momentum=momentum))
+
+
+def init_state(model, tx, image_shape, rng):
+  """Fresh parameters, BN statistics and optimiser state."""
+  dummy = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
+  variables = model.init(rng, dummy, train=False)
+  params = variables['params']
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    batch_stats=variables.get('batch_stats', {}),
+                    opt_state=tx.init(params))
+
+
+def normalize(images, mean, std):
+  """uint8 or float 0..255 [B, H, W, C] -> standardised float32."""
+  x = images.astype(jnp.float32)
+  return (x - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
+
+
+def random_crop_flip(rng, images, pad=4):
+  """Random crop after zero padding by `pad`, and a random horizontal flip."""
+  b, h, w, _ = images.shape
+  rng_crop, rng_flip = jax.random.split(rng)
+  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  offsets = jax.random.randint(rng_crop, (b, 2), 0, 2 * pad + 1)
+  flips = jax.random.bernoulli(rng_flip, 0.5, (b,))
+
+  def one(image, offset, flip):
+    crop = jax.lax.dynamic_slice(image, (offset[0], offset[1], 0),
+                                 (h, w, image.shape[-1]))
+    return jnp.where(flip, crop[:, ::-1], crop)
+
+  return jax.vmap(one)(padded, offsets, flips)
+
+
+def loss_value(statics, logits, labels, loss_params):
+  """The configured loss; loss_params carries per-class weights and margins."""
+  weights = loss_params['class_weights']
+  if statics.loss == 'ldam':
+    return losses.ldam_loss(logits, labels, loss_params['margins'],
+                            scale=statics.ldam_scale, weights=weights)
+  if statics.loss == 'focal':
+    return losses.focal_loss(logits, labels, gamma=statics.focal_gamma,
+                             weights=weights)
+  return losses.cross_entropy(logits, labels, weights=weights)
+
+
+def prepare_images(statics, images, rng):
+  """Oracle transform (on clean images), normalisation and augmentation."""
+  rng_transform, rng_augment = jax.random.split(rng)
+  if statics.oracle is not None:
+    images = transforms.transform_batch(rng_transform, images, statics.oracle)
+  x = normalize(images, statics.mean, statics.std)
+  if statics.crop_flip:
+    x = random_crop_flip(rng_augment, x)
+  return x
+
+
+def train_step(state, batch, loss_params, *, statics):
+  """One SGD step on a (sharded) batch. Returns (new state, metrics)."""
+  rng = jax.random.fold_in(jax.random.key(statics.seed), state.step)
+  x = prepare_images(statics, batch['image'], rng)
+  labels = batch['label']
+
+  def loss_fn(params):
+    logits, updates = statics.model.apply(
+        {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
+        mutable=['batch_stats'])
+    return loss_value(statics, logits, labels, loss_params), (logits, updates)
+
+  (loss, (logits, updates)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.params)
+  param_updates, opt_state = statics.tx.update(grads, state.opt_state,
+                                               state.params)
+  params = optax.apply_updates(state.params, param_updates)
+  metrics = {
+      'loss': loss,
+      'train_accuracy': jnp.mean(jnp.argmax(logits, -1) == labels),
+      'grad_norm': optax.tree.norm(grads),
+  }
+  return TrainState(step=state.step + 1, params=params,
+                    batch_stats=updates['batch_stats'],
+                    opt_state=opt_state), metrics
+
+
+def jit_train_step(statics, state_sharding, batch_sharding):
+  """train_step jitted once for this run, state donated."""
+  replicated = state_sharding
+  return jax.jit(
+      functools.partial(train_step, statics=statics),
+      in_shardings=(state_sharding, batch_sharding, replicated),
+      out_shardings=(state_sharding, replicated),
+      donate_argnums=0)
+
+
+def logits_fn(model, mean, std, variables, images):
+  """Eval-mode logits of float 0..255 images (partial over the first three
+  arguments gives the hashable function invariance.measure needs)."""
+  return model.apply(variables, normalize(images, mean, std), train=False)
+
+
+def predict(model, mean, std, variables, images, batch_size, sharding=None):
+  """Eval-mode argmax predictions for uint8 images [N, H, W, C] (numpy)."""
+  fn = _eval_fn(model, mean, std)
+  preds = []
+  n = len(images)
+  for start in range(0, n, batch_size):
+    chunk = images[start:start + batch_size]
+    valid = len(chunk)
+    if valid < batch_size:  # fixed shapes: one compilation
+      chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - valid,
+                                               axis=0)])
+    x = jax.device_put(chunk, sharding) if sharding is not None else chunk
+    preds.append(np.asarray(fn(variables, x))[:valid])
+  return np.concatenate(preds) if preds else np.zeros(0, np.int64)
+
+
+@functools.lru_cache(maxsize=8)
+def _eval_fn(model, mean, std):
+  return jax.jit(lambda v, x: jnp.argmax(
+      logits_fn(model, mean, std, v, x.astype(jnp.float32)), -1))
+
+
+def per_class_report(labels, preds, num_classes):
+  """Balanced accuracy, per-class accuracy and the confusion matrix."""
+  confusion = np.zeros((num_classes, num_classes), np.int64)
+  np.add.at(confusion, (labels, preds), 1)
+  totals = confusion.sum(1)
+  per_class = np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1),
+                       np.nan)
+  return {
+      'balanced_accuracy': float(np.nanmean(per_class)),
+      'accuracy': float(np.mean(labels == preds)) if len(labels) else float(
+          'nan'),
+      'per_class_accuracy': per_class.tolist(),
+      'confusion': confusion.tolist(),
+  }

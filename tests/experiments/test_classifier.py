@@ -1,0 +1,122 @@
+"""The classifier experiment end to end: smoke run, outputs, resume."""
+import json
+import os
+import sys
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'configs'))
+
+import classifier_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.errors import NonFiniteError  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments import classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments import classifier_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def _smoke(method='ce'):
+  config = classifier_digits.get_config(f'{method},smoke')
+  config.train.epochs = 2
+  config.train.decay_epochs = (1,)
+  config.run.checkpoint_every = 4
+  config_lib.validate(config, num_devices=jax.device_count())
+  return config
+
+
+def _start(config, workdir):
+  workdir_lib.prepare(str(workdir), config_lib.to_json(config))
+  return str(workdir)
+
+
+@pytest.mark.parametrize('method', ['ce_drs', 'ldam_drw', 'oracle'])
+def test_smoke_run_writes_everything(tmp_path, method):
+  config = _smoke(method)
+  workdir = _start(config, tmp_path / method)
+  classifier.run(config, workdir)
+  for name in ('results.json', 'per_class.json', 'report.md', 'done.json',
+               'metrics.jsonl', 'figures/ekld_vs_size.png',
+               'figures/confusion.png'):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  per_class = json.load(open(os.path.join(workdir, 'per_class.json')))
+  assert len(per_class) == 10
+  assert all(np.isfinite(r['ekld']) and r['ekld'] >= 0 for r in per_class)
+  results = json.load(open(os.path.join(workdir, 'results.json')))
+  assert 0 <= results['balanced_accuracy'] <= 1
+  assert -1 <= results['ekld_spearman'] <= 1
+  if method != 'oracle':
+    assert results['switch_epoch'] == 1
+
+
+def test_deferred_phases_switch_at_the_first_lr_drop():
+  config = _smoke('ce_drs')
+  data = build.build(config.data, config.seed)
+  plan = classifier.Plan(config, data)
+  switch = plan.steps_per_epoch * 1
+  assert plan.switch_step == switch
+  assert not plan.resampling(switch - 1) and plan.resampling(switch)
+  assert not plan.reweighting(switch)
+  config.method = 'ce_drw'
+  plan = classifier.Plan(config, data)
+  assert plan.reweighting(switch) and not plan.reweighting(switch - 1)
+  weights = plan.loss_params(switch)['class_weights']
+  # Effective-number weights favour the small classes.
+  assert weights[data.class_order[-1]] > weights[data.class_order[0]]
+
+
+def test_resume_after_a_kill_gives_the_same_parameters(tmp_path, monkeypatch):
+  config = _smoke('ce_drs')
+  data = build.build(config.data, config.seed)
+  mesh = pipeline.make_mesh()
+  full_dir = _start(config, tmp_path / 'full')
+  full, _, plan, _ = classifier.train(config, full_dir, data, mesh)
+  assert plan.total_steps > 6
+
+  killed_dir = _start(config, tmp_path / 'killed')
+  real_jit = classifier_steps.jit_train_step
+
+  def dying_jit(*args, **kwargs):
+    step_fn = real_jit(*args, **kwargs)
+    calls = []
+
+    def step(*a):
+      calls.append(1)
+      if len(calls) == 6:  # after the checkpoint at step 4
+        raise KeyboardInterrupt
+      return step_fn(*a)
+    return step
+
+  monkeypatch.setattr(classifier_steps, 'jit_train_step', dying_jit)
+  with pytest.raises(KeyboardInterrupt):
+    classifier.train(config, killed_dir, data, mesh)
+  monkeypatch.setattr(classifier_steps, 'jit_train_step', real_jit)
+  ckpt = checkpoint_lib.Checkpointer(os.path.join(killed_dir, 'checkpoints'))
+  assert ckpt.latest_step() == 4
+  ckpt.close()
+  resumed, _, _, _ = classifier.train(config, killed_dir, data, mesh)
+  chex.assert_trees_all_close(jax.device_get(full.params),
+                              jax.device_get(resumed.params), atol=1e-6)
+  steps_logged = [json.loads(l)['step'] for l in
+                  open(os.path.join(killed_dir, 'metrics.jsonl'))]
+  assert steps_logged == sorted(set(steps_logged))
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_the_checkpoint(tmp_path):
+  config = _smoke('ce')
+  config.train.lr = 1e30  # diverges at once
+  config.run.checkpoint_every = 1
+  workdir = _start(config, tmp_path / 'nan')
+  with pytest.raises(NonFiniteError) as info:
+    classifier.run(config, workdir)
+  assert '\n' not in str(info.value) and 'lower the learning rate' in str(
+      info.value)
+  assert not workdir_lib.is_done(workdir)

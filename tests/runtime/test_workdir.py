@@ -1,0 +1,113 @@
+"""Tests for gitjax.runtime.workdir: the run-folder convention."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gitjax import errors
+from gitjax.runtime import workdir
+
+CONFIG = {'seed': 0, 'model': {'name': 'conv4', 'width': 64},
+          'train': {'lr': 0.1, 'steps': 10}}
+
+
+def _json(config):
+  return json.dumps(config, sort_keys=True)
+
+
+def test_prepare_new_then_resume(tmp_path):
+  """A new folder gets config.json (False); the same config again is True."""
+  run = tmp_path / 'a' / 'run'
+  assert workdir.prepare(str(run), _json(CONFIG)) is False
+  assert json.loads((run / workdir.CONFIG_FILE).read_text()) == CONFIG
+  assert not (run / (workdir.CONFIG_FILE + '.tmp')).exists()
+  assert workdir.prepare(str(run), _json(CONFIG)) is True
+  # Key order and formatting do not matter, only the values.
+  assert workdir.prepare(str(run), json.dumps(CONFIG, indent=1)) is True
+
+
+def test_prepare_accepts_an_existing_empty_folder(tmp_path):
+  """An empty folder is a new run."""
+  assert workdir.prepare(str(tmp_path), _json(CONFIG)) is False
+  assert (tmp_path / workdir.CONFIG_FILE).exists()
+
+
+def test_prepare_other_config_names_first_difference(tmp_path):
+  """Another config: WorkdirError naming the first differing dotted key."""
+  workdir.prepare(str(tmp_path), _json(CONFIG))
+  other = json.loads(_json(CONFIG))
+  other['train']['lr'] = 0.2
+  other['train']['steps'] = 20
+  with pytest.raises(errors.WorkdirError) as info:
+    workdir.prepare(str(tmp_path), _json(other))
+  message = str(info.value)
+  assert '\n' not in message
+  assert 'train.lr: 0.1 there, 0.2 now' in message
+  assert 'train.steps' not in message
+  # The folder is untouched.
+  assert json.loads((tmp_path / workdir.CONFIG_FILE).read_text()) == CONFIG
+
+
+def test_prepare_refuses_non_empty_folder_without_config(tmp_path):
+  """A folder holding other files but no config.json is not taken."""
+  (tmp_path / 'notes.txt').write_text('mine')
+  with pytest.raises(errors.WorkdirError, match='not empty'):
+    workdir.prepare(str(tmp_path), _json(CONFIG))
+  assert not (tmp_path / workdir.CONFIG_FILE).exists()
+
+
+def test_prepare_refuses_a_file(tmp_path):
+  """--workdir naming a file raises and leaves the file alone."""
+  path = tmp_path / 'run'
+  path.write_text('data')
+  with pytest.raises(errors.WorkdirError, match='is a file'):
+    workdir.prepare(str(path), _json(CONFIG))
+  assert path.read_text() == 'data'
+
+
+def test_mark_done_and_is_done(tmp_path):
+  """done.json holds the summary and a finish time; is_done sees it."""
+  assert not workdir.is_done(str(tmp_path))
+  workdir.mark_done(str(tmp_path), {'accuracy': np.float32(0.5)})
+  assert workdir.is_done(str(tmp_path))
+  record = json.loads((tmp_path / workdir.DONE_FILE).read_text())
+  assert record['accuracy'] == 0.5
+  assert set(record) == {'accuracy', 'finished_at'}
+
+
+def test_write_json_handles_numpy(tmp_path):
+  """numpy arrays become lists and numpy scalars plain numbers."""
+  path = tmp_path / 'out.json'
+  workdir.write_json(str(path), {
+      'array': np.arange(4, dtype=np.int32).reshape(2, 2),
+      'f32': np.float32(0.25), 'i64': np.int64(7), 'b': np.bool_(True),
+      'nested': {'v': np.array([0.5, 1.5])}, 'plain': 'x'})
+  assert json.loads(path.read_text()) == {
+      'array': [[0, 1], [2, 3]], 'f32': 0.25, 'i64': 7, 'b': True,
+      'nested': {'v': [0.5, 1.5]}, 'plain': 'x'}
+  assert not (tmp_path / 'out.json.tmp').exists()
+
+
+def test_write_json_overwrites(tmp_path):
+  """A second write replaces the file whole."""
+  path = tmp_path / 'out.json'
+  workdir.write_json(str(path), {'a': 1, 'b': 2})
+  workdir.write_json(str(path), {'a': 3})
+  assert json.loads(path.read_text()) == {'a': 3}
+
+
+def test_first_difference_on_nested_dicts():
+  """Dotted keys, sorted order, '<absent>' for a missing key, None if equal."""
+  old = {'a': 1, 'm': {'x': 1, 'y': {'z': 2}}}
+  assert workdir.first_difference(old, json.loads(json.dumps(old))) is None
+  assert workdir.first_difference(
+      old, {'a': 1, 'm': {'x': 1, 'y': {'z': 3}}}) == ('m.y.z', 2, 3)
+  # 'm.x' sorts before 'm.y.z', so it is reported first.
+  assert workdir.first_difference(
+      old, {'a': 1, 'm': {'x': 0, 'y': {'z': 3}}}) == ('m.x', 1, 0)
+  assert workdir.first_difference(
+      old, {'a': 1, 'm': {'x': 1, 'y': {'z': 2}}, 'b': None}) == (
+          'b', '<absent>', None)
+  assert workdir.first_difference(old, {'a': 1, 'm': {'x': 1}}) == (
+      'm.y.z', 2, '<absent>')
