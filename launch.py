@@ -28,6 +28,8 @@ _WORKDIR = flags.DEFINE_string(
 _RUNNERS = {
     'dataset': 'gitjax.experiments.dataset',
     'classifier': 'gitjax.experiments.classifier',
+    'munit': 'gitjax.experiments.munit',
+    'unrolled_ring': 'gitjax.experiments.unrolled_ring',
 }
 
 

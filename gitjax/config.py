@@ -75,6 +75,12 @@ _RULES = (
     ('invariance.images_per_class', _at_least_one, 'an integer >= 1'),
     ('invariance.transforms_per_image', _at_least_one, 'an integer >= 1'),
     ('invariance.images_per_batch', _at_least_one, 'an integer >= 1'),
+    # --- munit rules (owned by the MUNIT trainer)
+    ('munit.iterations', _at_least_one, 'an integer >= 1'),
+    # --- end munit rules
+    # --- ring rules (owned by the unrolled-GAN demo)
+    ('ring.steps', _at_least_one, 'an integer >= 1'),
+    # --- end ring rules
     ('run.log_every', _at_least_one, 'an integer >= 1'),
     ('run.checkpoint_every', _at_least_one, 'an integer >= 1'),
     ('run.keep_checkpoints', _at_least_one, 'an integer >= 1'),

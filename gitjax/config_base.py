@@ -7,7 +7,7 @@ run ignores. `gitjax/config.py` checks every value before a run starts.
 """
 import ml_collections
 
-EXPERIMENTS = ('dataset', 'classifier')
+EXPERIMENTS = ('dataset', 'classifier', 'munit', 'unrolled_ring')
 
 # method -> (loss, sampling rule, oracle). Sampling rules: 'erm' (uniform
 # shuffle), 'rs' (class-balanced resampling), 'rw' (effective-number
@@ -111,6 +111,24 @@ def invariance():
   return i
 
 
+# --- munit section: owned by the MUNIT trainer (gitjax/experiments/munit.py)
+def munit():
+  """MUNIT generator training for GIT (filled in by the MUNIT trainer)."""
+  m = ml_collections.ConfigDict()
+  m.iterations = 10000       # training iterations (one D step + one G step)
+  return m
+# --- end munit section
+
+
+# --- ring section: owned by the unrolled-GAN demo (gitjax/experiments/unrolled_ring.py)
+def ring():
+  """Unrolled-GAN demonstration on a ring of Gaussians."""
+  r = ml_collections.ConfigDict()
+  r.steps = 5000             # training iterations
+  return r
+# --- end ring section
+
+
 def get_base(experiment):
   """Returns the full, default config of one experiment kind."""
   if experiment not in EXPERIMENTS:
@@ -126,4 +144,8 @@ def get_base(experiment):
     c.model = model()
     c.train = train()
     c.invariance = invariance()
+  elif experiment == 'munit':
+    c.munit = munit()
+  elif experiment == 'unrolled_ring':
+    c.ring = ring()
   return c
