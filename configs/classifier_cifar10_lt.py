@@ -10,14 +10,16 @@ nuisance transform by default (set --config.data.transform=... to add one),
 random crop (pad 4) + flip, SGD 0.1, momentum 0.9, weight decay 2e-4, batch
 128, 5 warm-up epochs, lr x0.01 at epoch 160 and x0.0001 at 180; last model
 on the full test set. Published CE+DRS+GIT accuracy: 78.76%.
-Argument: the method (ce, ce_drs, ldam_drw, focal, ...).
+Argument: METHOD[,smoke] (ce, ce_drs, ldam_drw, focal, ...; ce_drs,smoke is a
+seconds-long variant).
 """
 from gitjax import config_base
 
 
 def get_config(arg='ce_drs'):
+  method, _, variant = (arg or 'ce_drs').partition(',')
   config = config_base.get_base('classifier')
-  config.method = arg or 'ce_drs'
+  config.method = method
   config.data.source = 'tfds'
   config.data.name = 'cifar10'
   config.data.longtail = 'exp'
@@ -37,4 +39,22 @@ def get_config(arg='ce_drs'):
   config.invariance.enabled = False
   config.run.log_every = 100
   config.run.checkpoint_every = 1000
+  return _smoke(config) if variant == 'smoke' else config
+
+
+def _smoke(config):
+  """Seconds-long variant for tests and a first look: tiny tail and model."""
+  config.data.n_max = 200  # smallest class: 2 images
+  config.model.depth = 8
+  config.train.epochs = 2
+  config.train.batch_size = 32
+  config.train.warmup_epochs = 1
+  config.train.decay_epochs = (1,)
+  config.train.decay_factors = (0.1,)
+  config.train.eval_every_epochs = 1
+  config.invariance.images_per_class = 4
+  config.invariance.transforms_per_image = 8
+  config.invariance.images_per_batch = 8
+  config.run.log_every = 2
+  config.run.checkpoint_every = 4
   return config

@@ -5,7 +5,8 @@ r"""ResNet-20 on MNIST made long-tailed by the K49 protocol, plus a transform.
     python launch.py --config configs/classifier_mnist.py:rot,ce_drs \
         --config.data.path=/tmp/gitjax-data/mnist.npz --workdir /tmp/mnist_drs
 
-Argument: TRANSFORM,METHOD (e.g. rot,ce; bg,ce_drs; dil,ldam_drw; rot,oracle).
+Argument: TRANSFORM,METHOD[,smoke] (e.g. rot,ce; bg,ce_drs; dil,ldam_drw;
+rot,oracle; rot,ce,smoke for a seconds-long variant).
 The recipe of Zhou et al. (2022) for K49-style data: Zipf tail (alpha 2,
 n_max 4800, n_min 5: 7,437 images), ResNet-20, SGD 0.1 with momentum 0.9,
 weight decay 2e-4, batch 128, 5 warm-up epochs, lr x0.01 at epoch 30 and
@@ -18,7 +19,7 @@ from gitjax import config_base
 
 
 def get_config(arg='rot,ce'):
-  transform, _, method = (arg or 'rot,ce').partition(',')
+  transform, method, variant = ((arg or 'rot,ce').split(',') + ['', ''])[:3]
   config = config_base.get_base('classifier')
   config.method = method or 'ce'
   config.data.source = 'tfds'
@@ -38,4 +39,23 @@ def get_config(arg='rot,ce'):
   config.train.eval_every_epochs = 10
   config.run.log_every = 50
   config.run.checkpoint_every = 500
+  return _smoke(config) if variant == 'smoke' else config
+
+
+def _smoke(config):
+  """Seconds-long variant for tests and a first look: tiny tail and model."""
+  config.data.n_max = 40
+  config.data.test_per_class = 10
+  config.model.depth = 8
+  config.train.epochs = 2
+  config.train.batch_size = 32
+  config.train.warmup_epochs = 1
+  config.train.decay_epochs = (1,)
+  config.train.decay_factors = (0.1,)
+  config.train.eval_every_epochs = 1
+  config.invariance.images_per_class = 4
+  config.invariance.transforms_per_image = 8
+  config.invariance.images_per_batch = 8
+  config.run.log_every = 2
+  config.run.checkpoint_every = 4
   return config

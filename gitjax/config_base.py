@@ -122,9 +122,32 @@ def munit():
 
 # --- ring section: owned by the unrolled-GAN demo (gitjax/experiments/unrolled_ring.py)
 def ring():
-  """Unrolled-GAN demonstration on a ring of Gaussians."""
+  """Unrolled-GAN demonstration on a ring of Gaussians (Metz et al. 2016)."""
   r = ml_collections.ConfigDict()
-  r.steps = 5000             # training iterations
+  r.steps = 5000             # training iterations (one D step + one G step each)
+  r.batch_size = 512         # real and generated samples per step
+  r.unroll_steps = 0         # K: D steps the G loss looks ahead through (0 = plain GAN)
+  r.unroll_checkpoint = True  # jax.checkpoint the unrolled steps (less memory)
+  r.num_modes = 8            # Gaussians, evenly spaced on the circle
+  r.radius = 2.0             # radius of the circle of mode centres
+  r.std = 0.02               # standard deviation of each Gaussian
+  r.latent_dim = 256         # generator input z ~ N(0, I)
+  r.gen_hidden = 128         # generator hidden width
+  r.gen_layers = 2           # generator hidden layers (ReLU)
+  r.dis_hidden = 128         # discriminator hidden width
+  r.dis_layers = 1           # discriminator hidden layers (ReLU)
+  r.dis_input_scale = 0.25   # D multiplies its input by this (to about [-1, 1])
+  r.init_scale = 0.8         # gain of the orthogonal weight initialisation
+  r.gen_loss = 'nonsaturating'  # 'nonsaturating' (-log D(G(z))) or 'minimax'
+  r.gen_lr = 1e-4            # generator Adam learning rate
+  r.dis_lr = 1e-4            # discriminator Adam learning rate (also unrolled)
+  r.beta1 = 0.5              # Adam b1 of both players
+  r.beta2 = 0.999            # Adam b2 of both players
+  r.eps_root = 1e-8          # Adam eps_root (> 0 to differentiate through Adam)
+  r.eval_every = 1000        # steps between mode-coverage evaluations (0 = end only)
+  r.eval_samples = 2500      # generated samples per evaluation
+  r.quality_stds = 3.0       # high quality: within this many std of a centre
+  r.mode_min_samples = 20    # a mode is covered with >= this many HQ samples
   return r
 # --- end ring section
 

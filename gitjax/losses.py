@@ -182,3 +182,75 @@ def effective_number_weights(class_sizes, beta: float = 0.9999) -> jax.Array:
     log_beta = jnp.log(jnp.asarray(beta, jnp.float32))
   inv_effective = 1.0 / -jnp.expm1(n * log_beta)  # [K]
   return inv_effective * (n.shape[0] / jnp.sum(inv_effective))
+
+
+# ---------------------------------------------------------------------------
+# GAN losses
+# ---------------------------------------------------------------------------
+# Each takes discriminator logits: one array, or a list with one array per
+# scale of a multi-scale discriminator (MUNIT); per-scale losses are means
+# over all entries of that scale's array, summed over the scales, as the
+# multi-scale MUNIT code does. Discriminator losses take the real and the
+# fake logits with the same number of scales.
+
+
+def _scales(logits):
+  """One array or a list/tuple of per-scale arrays -> list of arrays."""
+  if isinstance(logits, (list, tuple)):
+    return list(logits)
+  return [logits]
+
+
+def _paired_scales(real_logits, fake_logits):
+  real, fake = _scales(real_logits), _scales(fake_logits)
+  if len(real) != len(fake):
+    raise ValueError(f'{len(real)} real but {len(fake)} fake logit scales')
+  return zip(real, fake)
+
+
+def lsgan_d(real_logits, fake_logits) -> jax.Array:
+  """Least-squares D loss (MUNIT): mean((real - 1)^2) + mean(fake^2)."""
+  return sum(jnp.mean((r - 1.0) ** 2) + jnp.mean(f ** 2)
+             for r, f in _paired_scales(real_logits, fake_logits))
+
+
+def lsgan_g(fake_logits) -> jax.Array:
+  """Least-squares G loss (MUNIT): mean((fake - 1)^2)."""
+  return sum(jnp.mean((f - 1.0) ** 2) for f in _scales(fake_logits))
+
+
+def hinge_d(real_logits, fake_logits) -> jax.Array:
+  """Hinge D loss: mean(relu(1 - real)) + mean(relu(1 + fake))."""
+  return sum(jnp.mean(jax.nn.relu(1.0 - r)) + jnp.mean(jax.nn.relu(1.0 + f))
+             for r, f in _paired_scales(real_logits, fake_logits))
+
+
+def hinge_g(fake_logits) -> jax.Array:
+  """Hinge G loss: -mean(fake)."""
+  return sum(-jnp.mean(f) for f in _scales(fake_logits))
+
+
+def nonsaturating_d(real_logits, fake_logits) -> jax.Array:
+  """Standard GAN D loss, -log D(x) - log(1 - D(G(z))) with D = sigmoid.
+
+  In softplus form, -log sigmoid(l) = softplus(-l) and
+  -log(1 - sigmoid(l)) = softplus(l), which is exact for large |l| where
+  log(sigmoid) would underflow.
+  """
+  return sum(jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
+             for r, f in _paired_scales(real_logits, fake_logits))
+
+
+def nonsaturating_g(fake_logits) -> jax.Array:
+  """Non-saturating G loss, -log D(G(z)) = mean(softplus(-fake))."""
+  return sum(jnp.mean(jax.nn.softplus(-f)) for f in _scales(fake_logits))
+
+
+def minimax_g(fake_logits) -> jax.Array:
+  """Saturating (minimax) G loss, log(1 - D(G(z))) = -mean(softplus(fake)).
+
+  The generator half of the zero-sum game whose D half is
+  `nonsaturating_d`; its gradient vanishes where D confidently rejects the
+  fakes, which is why `nonsaturating_g` is the usual choice.
+  """
+  return sum(-jnp.mean(jax.nn.softplus(f)) for f in _scales(fake_logits))

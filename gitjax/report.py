@@ -130,3 +130,37 @@ def confusion_figure(path, confusion, class_names, title=''):
   if title:
     ax.set_title(title, fontsize=9)
   return _save(fig, path)
+
+
+def ring_samples_figure(path, panels, centres, quality_radius, title=''):
+  """Generated 2-D points over the mode centres, one panel per snapshot.
+
+  Args:
+    path: PNG file to write.
+    panels: [(label, samples [N, 2])], e.g. snapshots over training.
+    centres: [M, 2] mode centres (drawn as red crosses).
+    quality_radius: radius of the high-quality disc around each centre.
+    title: figure title.
+  """
+  centres = np.asarray(centres, np.float64)
+  lim = 1.5 * float(np.max(np.abs(centres))) + 0.5
+  fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9),
+                           squeeze=False)
+  for ax, (label, samples) in zip(axes[0], panels):
+    samples = np.asarray(samples, np.float64)
+    for c in centres:
+      ax.add_patch(plt.Circle(c, quality_radius, color='tab:red', alpha=0.25,
+                              lw=0))
+    ax.scatter(samples[:, 0], samples[:, 1], s=1.5, alpha=0.4,
+               color='tab:blue', lw=0)
+    ax.scatter(centres[:, 0], centres[:, 1], marker='x', s=18, lw=0.8,
+               color='tab:red')
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect('equal')
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(label, fontsize=8)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  return _save(fig, path)

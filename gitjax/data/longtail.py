@@ -6,6 +6,8 @@ Two profiles, as the paper builds its data sets (REFERENCE section 1):
 Sizes are given by rank; a seeded permutation assigns ranks to classes (the
 original forgot to seed it), and a seeded shuffle picks each class's images.
 """
+import math
+
 import numpy as np
 
 from gitjax.errors import DataError
@@ -41,8 +43,15 @@ def rank_sizes(data_config, num_classes, available):
     return zipf_sizes(num_classes, data_config.n_max, data_config.alpha,
                       data_config.n_min)
   if data_config.longtail == 'exp':
-    return exponential_sizes(num_classes, data_config.n_max,
-                             data_config.imbalance_ratio)
+    sizes = exponential_sizes(num_classes, data_config.n_max,
+                              data_config.imbalance_ratio)
+    if sizes.min() < 1:
+      raise DataError(
+          f'data.n_max={data_config.n_max} with imbalance_ratio='
+          f'{data_config.imbalance_ratio:g} leaves the smallest class with 0 '
+          f'images; raise n_max to at least '
+          f'{math.ceil(data_config.imbalance_ratio)} or lower the ratio')
+    return sizes
   # 'none': the balanced set, capped at n_max per class.
   return np.full(num_classes, min(int(available.min()), data_config.n_max),
                  np.int64)

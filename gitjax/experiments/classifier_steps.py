@@ -50,7 +50,10 @@ def build_model(arch, depth, num_classes, cosine_head, conv4_filters=64):
   """The classifier network a model config describes."""
   if arch == 'resnet':
     return resnet.resnet(depth, num_classes, cosine_head=cosine_head)
-  return conv4.Conv4(num_classes=num_classes, filters=conv4_filters)
+  # A classifier evaluates with running BN statistics (not MAML's
+  # transductive batch statistics), so predictions do not depend on the batch.
+  return conv4.Conv4(num_classes=num_classes, filters=conv4_filters,
+                     use_batch_stats=False)
 
 
 def lr_schedule(base_lr, steps_per_epoch, warmup_epochs, decay_epochs,

@@ -27,8 +27,11 @@ def l2_normalize(x: jax.Array, axis: int = -1) -> jax.Array:
     An array of the same shape whose slices along `axis` have unit norm
     (or are zero where the input slice was zero).
   """
-  norm = jnp.sqrt(jnp.sum(jnp.square(x), axis=axis, keepdims=True))
-  return x / jnp.maximum(norm, _NORM_EPS)
+  # Floor the squared norm before the square root: sqrt has an infinite
+  # derivative at 0, so flooring after it still gives NaN gradients for an
+  # all-zero input (e.g. a feature vector killed by ReLU).
+  sum_sq = jnp.sum(jnp.square(x), axis=axis, keepdims=True)
+  return x * jax.lax.rsqrt(jnp.maximum(sum_sq, _NORM_EPS ** 2))
 
 
 def normed_linear_init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:

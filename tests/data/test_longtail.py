@@ -46,3 +46,12 @@ def test_choose_images_too_many_is_a_clear_error():
   labels = np.repeat(np.arange(2), 4)
   with pytest.raises(DataError, match='class 1 needs 9 images'):
     longtail.choose_images(labels, np.array([1, 9]), np.random.default_rng(0))
+
+
+def test_empty_classes_are_a_clear_error():
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  data = ml_collections.ConfigDict(dict(longtail='exp', n_max=40,
+                                        imbalance_ratio=100.0))
+  with pytest.raises(DataError, match='smallest class with 0 images; raise '
+                     'n_max to at least 100'):
+    longtail.rank_sizes(data, 10, np.full(10, 5000))

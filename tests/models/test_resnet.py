@@ -161,3 +161,14 @@ def test_cosine_head_logits_in_unit_interval():
 def test_normed_linear_init_has_unit_columns():
   w = heads.normed_linear_init(jax.random.key(0), (64, 10))
   np.testing.assert_allclose(np.linalg.norm(w, axis=0), 1.0, rtol=1e-5)
+
+
+def test_cosine_head_gradient_is_finite_for_zero_features():
+  """An all-zero feature vector (ReLU can give one) must not give NaN."""
+  head = heads.CosineClassifier(3)
+  features = jnp.zeros((2, 4)).at[1].set(1.0)
+  variables = head.init(jax.random.key(0), features)
+  grads = jax.grad(lambda f: head.apply(variables, f).sum())(features)
+  assert bool(jnp.all(jnp.isfinite(grads)))
+  np.testing.assert_allclose(
+      heads.l2_normalize(jnp.array([[3.0, 4.0]])), [[0.6, 0.8]], rtol=1e-6)

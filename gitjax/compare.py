@@ -1,0 +1,81 @@
+r"""Overlays finished classifier runs: eKLD against class size, one series
+per run, with each run's Spearman correlation, and a summary table.
+
+    python -m gitjax.compare /tmp/mnist_ce /tmp/mnist_drs --out /tmp/compare
+
+Writes OUT/ekld_vs_size.png, OUT/accuracy_vs_size.png and OUT/compare.md.
+"""
+import argparse
+import json
+import os
+import sys
+
+from gitjax import invariance
+from gitjax import report
+
+
+def _load(run):
+  try:
+    with open(os.path.join(run, 'results.json')) as f:
+      results = json.load(f)
+    with open(os.path.join(run, 'per_class.json')) as f:
+      per_class = json.load(f)
+  except FileNotFoundError as e:
+    raise SystemExit(f'error: {run} is not a finished classifier run '
+                     f'({os.path.basename(e.filename)} missing)') from e
+  return results, per_class
+
+
+def compare(runs, out, labels=None):
+  """Writes the overlay figures and table; returns the table rows."""
+  os.makedirs(out, exist_ok=True)
+  ekld, accuracy, rows = {}, {}, []
+  for i, run in enumerate(runs):
+    results, per_class = _load(run)
+    label = labels[i] if labels else results['method']
+    if label in accuracy:
+      label = f'{label} ({os.path.basename(os.path.normpath(run))})'
+    sizes = [r['train_size'] for r in per_class]
+    acc = [r['test_accuracy'] for r in per_class]
+    accuracy[label] = (sizes, acc, invariance.spearman(sizes, acc))
+    row = [label, results['data'], results['transform'], results['seed'],
+           f'{results["balanced_accuracy"]:.4f}']
+    if 'ekld' in per_class[0]:
+      values = [r['ekld'] for r in per_class]
+      rho = invariance.spearman(sizes, values)
+      ekld[label] = (sizes, values, rho)
+      row += [f'{results["mean_ekld"]:.4f}', f'{rho:+.3f}']
+    else:
+      row += ['n/a', 'n/a']
+    rows.append(row)
+  if ekld:
+    report.ekld_figure(os.path.join(out, 'ekld_vs_size.png'), ekld)
+  report.ekld_figure(os.path.join(out, 'accuracy_vs_size.png'), accuracy,
+                     ylabel='test accuracy')
+  header = ('run', 'data', 'transform', 'seed', 'balanced accuracy',
+            'mean eKLD', 'eKLD-size Spearman')
+  text = '\n'.join(['# Comparison', '', 'Runs: ' + ', '.join(runs), '',
+                    report.markdown_table(header, rows), '',
+                    '![eKLD](ekld_vs_size.png)',
+                    '![accuracy](accuracy_vs_size.png)', ''])
+  with open(os.path.join(out, 'compare.md'), 'w') as f:
+    f.write(text)
+  return rows
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('runs', nargs='+', help='finished classifier workdirs')
+  parser.add_argument('--out', required=True, help='folder for the outputs')
+  parser.add_argument('--labels', help='comma-separated series names')
+  args = parser.parse_args(argv)
+  labels = args.labels.split(',') if args.labels else None
+  if labels and len(labels) != len(args.runs):
+    print('error: --labels needs one name per run', file=sys.stderr)
+    sys.exit(2)
+  for row in compare(args.runs, args.out, labels):
+    print(' | '.join(str(c) for c in row))
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,102 @@
+r"""Re-measures a trained classifier run: test metrics and per-class eKLD.
+
+    python -m gitjax.evaluate --workdir /tmp/c
+    python -m gitjax.evaluate --workdir /tmp/c --transform bg \
+        --images_per_class 20 --transforms_per_image 50
+
+Restores the run's latest checkpoint (a finished run or one still training),
+rebuilds its data set from its saved config, and writes the results into a
+new folder WORKDIR/evaluations/<name>/ (results.json, per_class.json,
+figures, report.md). Nothing the run wrote is overwritten; an evaluation
+folder that already exists is an error.
+"""
+import argparse
+import json
+import os
+import sys
+
+import ml_collections
+
+
+def _load_config(workdir):
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise SystemExit(f'error: {workdir} holds no config.json; give the '
+                     'workdir of a classifier run')
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if config.experiment != 'classifier':
+    raise SystemExit(f'error: {workdir} is a {config.experiment!r} run; '
+                     'evaluate takes classifier runs')
+  return config
+
+
+def evaluate(workdir, name=None, transform=None, images_per_class=None,
+             transforms_per_image=None):
+  """Evaluates the latest checkpoint of a classifier run; returns results."""
+  # pylint: disable=g-import-not-at-top
+  from gitjax.data import build
+  from gitjax.data import pipeline
+  from gitjax.errors import UserError
+  from gitjax.experiments import classifier
+  from gitjax.experiments import classifier_report
+  from gitjax.runtime import checkpoint as checkpoint_lib
+  # pylint: enable=g-import-not-at-top
+  trained = _load_config(workdir)
+  config = ml_collections.ConfigDict(trained.to_dict())
+  if transform is not None:
+    config.data.transform = transform
+  if images_per_class is not None:
+    config.invariance.images_per_class = images_per_class
+  if transforms_per_image is not None:
+    config.invariance.transforms_per_image = transforms_per_image
+  config.invariance.enabled = True
+  name = name or (f'{config.data.transform}_{config.invariance.images_per_class}'
+                  f'x{config.invariance.transforms_per_image}')
+  out = os.path.join(workdir, 'evaluations', name)
+  if os.path.exists(out):
+    raise UserError(f'{out} exists; pass another --name')
+  mesh = pipeline.make_mesh()
+  # The model, its input statistics and its state come from the data set it
+  # was trained on; only the test set and eKLD use the requested transform.
+  train_data = build.build(trained.data, trained.seed)
+  plan, _, statics, state = classifier.setup(trained, train_data, mesh)
+  data = (train_data if config.data.transform == trained.data.transform else
+          build.build(config.data, config.seed))
+  checkpointer = checkpoint_lib.Checkpointer(
+      os.path.join(workdir, 'checkpoints'))
+  state, meta = checkpointer.restore(state)
+  checkpointer.close()
+  if state is None:
+    raise UserError(f'{workdir}/checkpoints holds no checkpoint yet')
+  test = classifier.evaluate(config, data, state, statics, mesh)
+  inv = classifier.measure_invariance(config, data, state, statics)
+  os.makedirs(out)
+  results = classifier_report.write(config, out, data, plan, test, inv,
+                                    {'checkpoint_step': meta['step']})
+  print(f'step {meta["step"]}: balanced accuracy '
+        f'{results["balanced_accuracy"]:.4f}, eKLD Spearman '
+        f'{results.get("ekld_spearman", float("nan")):.3f}; written to {out}')
+  return results
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--workdir', required=True, help='a classifier run')
+  parser.add_argument('--name', help='evaluation folder name')
+  parser.add_argument('--transform', help="e.g. 'rot', 'bg' (default: the "
+                      "run's own)")
+  parser.add_argument('--images_per_class', type=int)
+  parser.add_argument('--transforms_per_image', type=int)
+  args = parser.parse_args(argv)
+  from gitjax.errors import UserError  # pylint: disable=g-import-not-at-top
+  try:
+    evaluate(os.path.abspath(args.workdir), args.name, args.transform,
+             args.images_per_class, args.transforms_per_image)
+  except UserError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,54 @@
+"""evaluate (any checkpoint, new transform) and compare (overlay of runs)."""
+import json
+import os
+import sys
+
+import jax
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'configs'))
+
+import classifier_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from gitjax import compare  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax import evaluate  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.errors import UserError  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments import classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(scope='module')
+def run_dir(tmp_path_factory):
+  config = classifier_digits.get_config('ce,smoke')
+  config.train.epochs = 1
+  config.train.decay_epochs = ()
+  config.train.decay_factors = ()
+  config_lib.validate(config, num_devices=jax.device_count())
+  workdir = str(tmp_path_factory.mktemp('run'))
+  workdir_lib.prepare(workdir, config_lib.to_json(config))
+  classifier.run(config, workdir)
+  return workdir
+
+
+def test_evaluate_with_another_transform_writes_a_new_folder(run_dir):
+  before = open(os.path.join(run_dir, 'results.json')).read()
+  results = evaluate.evaluate(run_dir, transform='bg', images_per_class=3,
+                              transforms_per_image=4)
+  out = os.path.join(run_dir, 'evaluations', 'bg_3x4')
+  assert results['transform'] == 'bg'
+  per_class = json.load(open(os.path.join(out, 'per_class.json')))
+  assert all(r['invariance_images'] == 3 for r in per_class)
+  assert open(os.path.join(run_dir, 'results.json')).read() == before
+  with pytest.raises(UserError, match='exists'):
+    evaluate.evaluate(run_dir, transform='bg', images_per_class=3,
+                      transforms_per_image=4)
+
+
+def test_compare_overlays_runs(run_dir, tmp_path):
+  rows = compare.compare([run_dir, run_dir], str(tmp_path), labels=['a', 'b'])
+  assert [r[0] for r in rows] == ['a', 'b']
+  assert rows[0][4] == rows[1][4]
+  for name in ('ekld_vs_size.png', 'accuracy_vs_size.png', 'compare.md'):
+    assert (tmp_path / name).exists()
