@@ -97,7 +97,7 @@ def train():
   t.cb_beta = 0.9999         # effective-number reweighting beta
   t.deferred_epoch = -1      # DRS/DRW switch epoch (-1 = first lr drop)
   t.eval_batch_size = 512    # evaluation batch (a multiple of the devices)
-  t.eval_every_epochs = 10   # test-set evaluation cadence (0 = only at the end)
+  t.eval_every_epochs = 10   # test (and val) evaluation cadence; 0 = only at the end, no best model
   return t
 
 
@@ -113,9 +113,52 @@ def invariance():
 
 # --- munit section: owned by the MUNIT trainer (gitjax/experiments/munit.py)
 def munit():
-  """MUNIT generator training for GIT (filled in by the MUNIT trainer)."""
+  """MUNIT generator training for GIT, and what the generator learned.
+
+  Defaults are the GIT/MUNIT recipe (K49: batch 1, 10k iterations).
+  """
   m = ml_collections.ConfigDict()
   m.iterations = 10000       # training iterations (one D step + one G step)
+  m.batch_size = 1           # images per domain per iteration, split over all devices
+  m.dim = 64                 # generator: width of both encoders' first conv
+  m.style_dim = 8            # generator: length of the style code
+  m.n_downsample = 2         # generator: content stride-2 convs (= decoder upsamplings)
+  m.n_res = 4                # generator: residual blocks of content encoder and decoder
+  m.n_style_downsample = 4   # generator: stride-2 convs of the style encoder
+  m.mlp_dim = 256            # generator: hidden width of the style -> AdaIN MLP
+  m.n_mlp = 3                # generator: dense layers of that MLP
+  m.dis_dim = 64             # discriminator: width of the first conv
+  m.dis_layers = 4           # discriminator: stride-2 convs per scale
+  m.n_scales = 1             # discriminator scales (GIT 1, MUNIT 3)
+  m.shared = False           # one G and one D for both draws (a->b only: half the compute)
+  m.lr = 1e-4                # Adam learning rate (both players)
+  m.beta1 = 0.5              # Adam beta1
+  m.beta2 = 0.999            # Adam beta2
+  m.weight_decay = 1e-4      # coupled L2 (PyTorch Adam weight_decay)
+  m.lr_step = 100000         # lr multiplied by lr_gamma every lr_step iterations
+  m.lr_gamma = 0.5           # StepLR factor
+  m.gan_type = 'lsgan'       # 'lsgan' (MUNIT), 'hinge' or 'nsgan' (non-saturating)
+  m.gan_w = 1.0              # weight of the adversarial losses
+  m.recon_x_w = 10.0         # weight of the L1 image reconstruction
+  m.recon_s_w = 1.0          # weight of the L1 style reconstruction
+  m.recon_c_w = 1.0          # weight of the L1 content reconstruction
+  m.recon_cyc_w = 0.0        # weight of the L1 cycle reconstruction (0 = off)
+  m.flip = True              # random horizontal flips of both draws (GIT's loader)
+  m.unroll_steps = 0         # K: G's adversarial loss at D unrolled K steps (0 = MUNIT)
+  m.unroll_eps_root = 1e-8   # eps_root of the unrolled Adam (> 0, else NaN meta-gradients)
+  m.unroll_checkpoint = True # rematerialise the unrolled steps (less memory)
+  m.sample_every = 1000      # iterations between sample grids in figures/
+  m.sample_rows = 10         # sample grid rows (images of classes spread over the tail)
+  m.num_styles = 8           # random styles per sample grid row
+  m.interp_steps = 8         # columns of the final style-interpolation grid
+  m.evaluate = True          # measure what the generator learned after training
+  m.eval_images_per_class = 20  # test images per class for recovery and labels
+  m.eval_styles = 10         # random styles per evaluated image
+  m.angle_step = 5.0         # rot recovery: angle grid step in degrees
+  m.probe_steps = 2000       # label probe: SGD steps (0 = no label preservation)
+  m.probe_batch_size = 128   # label probe: batch (a multiple of the devices)
+  m.probe_lr = 0.1           # label probe: peak SGD learning rate
+  m.probe_depth = 8          # label probe: ResNet depth 6n+2
   return m
 # --- end munit section
 

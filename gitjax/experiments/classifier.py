@@ -133,6 +133,7 @@ def train(config, workdir, data, mesh):
   progress = progress_lib.Progress(plan.total_steps, config.train.batch_size,
                                    start)
   eval_every = config.train.eval_every_epochs * plan.steps_per_epoch
+  best = BestModel(workdir, enabled=len(data.y_val) > 0)
   speed = {'compile_and_first_step_s': None, 'train_images_per_s': None}
   window, timed_steps, timed_s = [], 0, 0.0
   last_log = time.time()
@@ -167,34 +168,93 @@ def train(config, workdir, data, mesh):
           writer.write(done, scalars)
           progress.report(done, {'epoch': scalars['epoch'],
                                  'loss': scalars['loss'], 'lr': scalars['lr']})
-        if eval_every and done % eval_every == 0 and done < plan.total_steps:
-          test = evaluate(config, data, state, statics, mesh)
-          writer.write(done, {'test_balanced_accuracy':
-                              test['balanced_accuracy']})
-          print(f'  test balanced accuracy {test["balanced_accuracy"]:.4f}',
-                flush=True)
+        if eval_every and (done % eval_every == 0 or
+                           done == plan.total_steps):
+          _periodic_eval(config, data, state, statics, mesh, writer, done,
+                         best)
         if save_now:
           checkpointer.save(done, state, {'epoch': done / plan.steps_per_epoch})
   finally:
     writer.close()
     checkpointer.close()
+    best.close()
   if timed_steps:
     speed['train_images_per_s'] = (timed_steps * config.train.batch_size /
                                    timed_s)
   return state, statics, plan, speed
 
 
+class BestModel:
+  """Keeps the checkpoint with the best balanced accuracy on the held-out
+  validation split (never the test set) in WORKDIR/checkpoints_best."""
+
+  def __init__(self, workdir, enabled):
+    self.enabled = enabled
+    self._checkpointer = None
+    self.score = -1.0
+    if enabled:
+      self._checkpointer = checkpoint_lib.Checkpointer(
+          os.path.join(workdir, 'checkpoints_best'), keep=1)
+      step = self._checkpointer.latest_step()
+      if step is not None:  # resumed: the best so far survives the kill
+        meta = self._checkpointer.restore_meta(step)
+        self.score = meta['val_balanced_accuracy']
+
+  def offer(self, step, state, score):
+    if self.enabled and score > self.score:
+      self.score = score
+      self._checkpointer.save(step, state, {'val_balanced_accuracy': score})
+
+  def restore(self, target):
+    if not self.enabled:
+      return None, None
+    return self._checkpointer.restore(target)
+
+  def close(self):
+    if self._checkpointer is not None:
+      self._checkpointer.close()
+
+
+def _periodic_eval(config, data, state, statics, mesh, writer, step, best):
+  """Test (and validation) balanced accuracy during training."""
+  test = evaluate(config, data, state, statics, mesh)
+  scalars = {'test_balanced_accuracy': test['balanced_accuracy']}
+  if best.enabled:
+    val = evaluate(config, data, state, statics, mesh, split='val')
+    scalars['val_balanced_accuracy'] = val['balanced_accuracy']
+    best.offer(step, state, val['balanced_accuracy'])
+  writer.write(step, scalars)
+  print('  ' + ', '.join(f'{k} {v:.4f}' for k, v in scalars.items()),
+        flush=True)
+
+
+def evaluate_best(config, workdir, data, state, statics, mesh):
+  """Test metrics of the best-on-validation checkpoint, or None."""
+  best = BestModel(workdir, enabled=len(data.y_val) > 0)
+  restored, meta = best.restore(state)
+  best.close()
+  if restored is None:
+    return None
+  test = evaluate(config, data, restored, statics, mesh)
+  return {'step': meta['step'],
+          'val_balanced_accuracy': meta['val_balanced_accuracy'],
+          'balanced_accuracy': test['balanced_accuracy'],
+          'accuracy': test['accuracy']}
+
+
 def _variables(state):
   return {'params': state.params, 'batch_stats': state.batch_stats}
 
 
-def evaluate(config, data, state, statics, mesh):
-  """Metrics of the model in `state` on the transformed test set."""
+def evaluate(config, data, state, statics, mesh, split='test'):
+  """Metrics of the model in `state` on the transformed test (or val) set."""
+  images, labels = ((data.x_test, data.y_test) if split == 'test' else
+                    (data.x_val, data.y_val))
   preds = steps.predict(statics.model, statics.mean, statics.std,
-                        _variables(state), data.x_test,
+                        _variables(state), images,
                         config.train.eval_batch_size,
                         pipeline.batch_sharding(mesh))
-  return steps.per_class_report(data.y_test, preds, data.num_classes)
+  return steps.per_class_report(labels, preds, data.num_classes)
 
 
 def measure_invariance(config, data, state, statics):
@@ -226,6 +286,7 @@ def run(config, workdir):
   state, statics, plan, speed = train(config, workdir, data, mesh)
   speed['train_wall_s'] = time.time() - start
   test = evaluate(config, data, state, statics, mesh)
+  test['best'] = evaluate_best(config, workdir, data, state, statics, mesh)
   t0 = time.time()
   inv = measure_invariance(config, data, state, statics)
   speed['invariance_s'] = time.time() - t0

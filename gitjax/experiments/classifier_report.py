@@ -31,6 +31,7 @@ def write(config, workdir, data, plan, test, inv, speed):
       'accuracy': test['accuracy'],
       'accuracy_spearman': invariance.spearman(sizes,
                                                test['per_class_accuracy']),
+      'best_on_validation': test.get('best'),
       'steps': plan.total_steps,
       'steps_per_epoch': plan.steps_per_epoch,
       'switch_epoch': plan.switch_epoch if plan.rule in ('drs', 'drw') else None,
@@ -85,6 +86,11 @@ def _write_markdown(workdir, results, per_class, with_invariance):
       f'**{results["balanced_accuracy"]:.4f}** (plain accuracy '
       f'{results["accuracy"]:.4f})',
   ]
+  if results['best_on_validation']:
+    b = results['best_on_validation']
+    lines.append(f'- best model on the validation split (step {b["step"]}, '
+                 f'val {b["val_balanced_accuracy"]:.4f}): balanced test '
+                 f'accuracy {b["balanced_accuracy"]:.4f}')
   if with_invariance:
     lines.append(f'- eKLD vs class size: Spearman '
                  f'**{results["ekld_spearman"]:+.3f}** (mean eKLD '

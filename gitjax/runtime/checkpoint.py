@@ -58,5 +58,11 @@ class Checkpointer:
         meta=ocp.args.JsonRestore()))
     return restored['state'], dict(restored['meta'])
 
+  def restore_meta(self, step):
+    """The JSON record saved with the checkpoint at `step`."""
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        meta=ocp.args.JsonRestore()))
+    return dict(restored['meta'])
+
   def close(self):
     self._manager.close()

@@ -157,3 +157,20 @@ def test_smoke_variants_of_the_tfds_configs(tmp_path, config_name, arg, shape):
   assert results['data'] == config.data.name  # the file stands in for it
   assert 0 <= results['balanced_accuracy'] <= 1
   assert workdir_lib.is_done(workdir)
+
+
+def test_best_model_is_chosen_on_the_validation_split(tmp_path):
+  config = _smoke('ce')
+  config.data.val_per_class = 3
+  config.train.eval_every_epochs = 1
+  workdir = _start(config, tmp_path / 'best')
+  classifier.run(config, workdir)
+  results = json.load(open(os.path.join(workdir, 'results.json')))
+  best = results['best_on_validation']
+  assert best['step'] in (11, 22)  # an epoch end: 351 images / 32 per step
+  assert 0 <= best['balanced_accuracy'] <= 1
+  assert os.listdir(os.path.join(workdir, 'checkpoints_best')) == [
+      str(best['step'])]
+  logged = [json.loads(l) for l in open(os.path.join(workdir,
+                                                     'metrics.jsonl'))]
+  assert any('val_balanced_accuracy' in r for r in logged)
