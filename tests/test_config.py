@@ -49,4 +49,36 @@ def test_unknown_key_in_an_experiment_file_is_caught():
 
 def test_defaults_are_valid():
   for kind in config_base.EXPERIMENTS:
-    config_lib.validate(config_base.get_base(kind), num_devices=8)
+    config_lib.validate(config_base.get_base(kind), num_devices=1)
+
+
+def test_batch_size_must_split_over_the_devices():
+  config = config_base.get_base('classifier')
+  config.train.batch_size = 100
+  with pytest.raises(ConfigError, match=r'config.train.batch_size=100 must be '
+                     r'a positive multiple of the 8 devices; use e.g. 96'):
+    config_lib.validate(config, num_devices=8)
+  config_lib.validate(config, num_devices=4)
+
+
+@pytest.mark.parametrize('key, value, message', [
+    ('method', 'svm', 'one of ce, ce_rs'),
+    ('model.depth', 21, '6n\\+2'),
+])
+def test_bad_classifier_values(key, value, message):
+  config = config_base.get_base('classifier')
+  section, _, name = key.rpartition('.')
+  setattr(config[section] if section else config, name, value)
+  with pytest.raises(ConfigError, match=message):
+    config_lib.validate(config)
+
+
+def test_decay_schedule_checks():
+  config = config_base.get_base('classifier')
+  config.train.decay_factors = (0.1,)
+  with pytest.raises(ConfigError, match='one factor per drop'):
+    config_lib.validate(config)
+  config = config_base.get_base('classifier')
+  config.train.epochs = 20
+  with pytest.raises(ConfigError, match='must lie below train.epochs=20'):
+    config_lib.validate(config)
