@@ -56,7 +56,8 @@ class Plan:
         data.class_sizes, t.cb_beta), np.float32)
     margins = np.asarray(losses.ldam_margins(
         data.class_sizes, t.ldam_max_margin), np.float32)
-    self._loss_params = {
+    # Keyed by "reweighting is on".
+    self.loss_params_by_phase = {
         False: {'class_weights': ones, 'margins': margins},
         True: {'class_weights': effective, 'margins': margins},
     }
@@ -74,7 +75,7 @@ class Plan:
     return sampler.indices(step)
 
   def loss_params(self, step):
-    return self._loss_params[self.reweighting(step)]
+    return self.loss_params_by_phase[self.reweighting(step)]
 
 
 def _channel_stats(images):
@@ -124,9 +125,9 @@ def train(config, workdir, data, mesh):
       workdir, resume_step=start if restored is not None else None)
   step_fn = steps.jit_train_step(statics, replicated,
                                  pipeline.batch_sharding(mesh))
-  loss_params = {k: jax.device_put(v, replicated)
-                 for k, v in ((False, plan.loss_params(0)),
-                              (True, plan._loss_params[True]))}  # pylint: disable=protected-access
+  # Both phases' loss inputs live on the devices; a step picks one by phase.
+  loss_params = {reweight: jax.device_put(params, replicated)
+                 for reweight, params in plan.loss_params_by_phase.items()}
   arrays = {'image': data.x_train_clean if plan.oracle else data.x_train,
             'label': data.y_train}
   make_batch = lambda step: pipeline.take(arrays, plan.indices(step))
