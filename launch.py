@@ -34,7 +34,11 @@ _RUNNERS = {
 
 
 def _fail(message):
-  print(f'error: {message}', file=sys.stderr)
+  """Prints ONE line and exits 2. Library errors may embed a traceback (a
+  config file that raised); its last line is the one that says what."""
+  lines = [l.strip() for l in str(message).splitlines() if l.strip()]
+  tail = [l for l in lines if not l.startswith(('File ', 'Traceback', '^'))]
+  print(f'error: {(tail or lines or [""])[-1]}', file=sys.stderr)
   sys.exit(2)
 
 
@@ -72,6 +76,8 @@ def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.IllegalFlagValueError as e:
+    if 'Traceback' in str(e):  # the config file itself raised
+      _fail(e)
     _fail(f'{e}; check the type the key takes in the config file')
   except flags.Error as e:
     _fail(f'{e}; see --helpshort')

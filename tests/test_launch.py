@@ -63,3 +63,11 @@ def test_dataset_run_then_refuses_another_config_in_the_same_workdir(tmp_path):
   again = _launch('--config', 'configs/dataset_digits.py', '--workdir',
                   str(workdir))
   assert again.returncode == 0 and 'nothing to do' in again.stdout
+
+
+def test_a_config_file_that_raises_gives_one_line(tmp_path):
+  result = _launch('--config', 'configs/unrolled_ring.py:x3', '--workdir',
+                   str(tmp_path / 'w'))
+  assert result.returncode == 2
+  assert "config argument 'x3'" in _error_line(result)
+  assert 'Traceback' not in result.stderr

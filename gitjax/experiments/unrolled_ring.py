@@ -7,8 +7,10 @@ initialisation with gain 0.8; Adam with b1 = 0.5; batch 512. With
 `unroll_steps = K > 0` the generator's loss is evaluated at the discriminator
 that K further steps of the discriminator's own Adam (state carried) would
 reach from its current parameters on the current batch (`bilevel.unroll`),
-and the generator's gradient flows through those K steps. The real
-discriminator takes one ordinary step per iteration.
+and the generator's gradient flows through those K steps. The unrolled
+steps reuse one batch (real points and the generated points being scored),
+as Poole's public demo of the paper does. The real discriminator takes one
+ordinary step per iteration, on its own fresh batch, before the G step.
 
 Evaluation (VEEGAN / PacGAN criterion) on `eval_samples` generated points:
 a sample is *high quality* if it lies within `quality_stds` (3) std of its
@@ -38,6 +40,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 from flax import struct
@@ -111,8 +114,18 @@ class Statics:
 
 
 def make_statics(config):
-  """Networks, optimisers and step constants from a config."""
-  r = config.ring
+  """Networks, optimisers and step constants from a config.
+
+  The same settings give the same (cached) object, so the jitted step, which
+  is keyed on it, compiles once per process even across runs (tests, resume).
+  """
+  return _cached_statics(json.dumps(config.ring.to_dict(), sort_keys=True),
+                         config.seed)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_statics(ring_json, seed):
+  r = ml_collections.ConfigDict(json.loads(ring_json))
   return Statics(
       gen=MLP(r.gen_hidden, r.gen_layers, 2, init_scale=r.init_scale),
       dis=MLP(r.dis_hidden, r.dis_layers, 1, input_scale=r.dis_input_scale,
@@ -123,7 +136,7 @@ def make_statics(config):
       unroll_steps=r.unroll_steps, unroll_checkpoint=r.unroll_checkpoint,
       gen_loss=r.gen_loss, batch_size=r.batch_size, latent_dim=r.latent_dim,
       centres=tuple(map(tuple, mode_centres(r.num_modes, r.radius).tolist())),
-      std=r.std, seed=config.seed)
+      std=r.std, seed=seed)
 
 
 def init_state(statics):
@@ -226,13 +239,8 @@ def evaluate(config, statics, gen_params, z):
                                r.quality_stds, r.mode_min_samples)
 
 
-def _mean_scalars(window):
-  fetched = jax.device_get(window)
-  return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
-
-
 def train(config, workdir):
-  """Trains (resuming from the last checkpoint); returns (state, speed)."""
+  """Trains (resuming from a checkpoint); returns (state, statics, speed)."""
   statics = make_statics(config)
   state = init_state(statics)
   total = config.ring.steps
@@ -267,7 +275,9 @@ def train(config, workdir):
       save_now = done % config.run.checkpoint_every == 0 or done == total
       eval_now = (eval_every and done % eval_every == 0) or done == total
       if log_now or save_now or eval_now:
-        scalars = _mean_scalars(window)  # also waits for the device
+        fetched = jax.device_get(window)  # also waits for the device
+        scalars = {k: float(np.mean([m[k] for m in fetched]))
+                   for k in fetched[0]}
         now = time.time()
         if step > start:
           timed_steps, timed_s = timed_steps + len(window), (
@@ -308,11 +318,13 @@ def run(config, workdir):
   speed['train_wall_s'] = time.time() - start
   _, final = evaluate(config, statics, state.params['gen'],
                       eval_latents(statics, r.eval_samples))
-  history = [{k: rec[k] for k in ('step', 'modes_covered', 'hq_fraction',
-                                  'mode_kl')}
+  history = [{'step': rec['step'], 'modes_covered': int(rec['modes_covered']),
+              'hq_fraction': rec['hq_fraction'], 'mode_kl': rec['mode_kl']}
              for rec in metrics_lib.read(workdir) if 'modes_covered' in rec]
-  results = dict(final, unroll_steps=r.unroll_steps, steps=r.steps,
-                 seed=config.seed, gen_loss=r.gen_loss, gen_lr=r.gen_lr,
+  criterion = {'eval_samples': r.eval_samples, 'quality_stds': r.quality_stds,
+               'mode_min_samples': r.mode_min_samples}
+  results = dict(final, criterion=criterion, unroll_steps=r.unroll_steps,
+                 steps=r.steps, seed=config.seed, gen_loss=r.gen_loss, gen_lr=r.gen_lr,
                  dis_lr=r.dis_lr, speed=speed, history=history,
                  devices=f'{jax.device_count()} x {jax.devices()[0].device_kind}',
                  command=workdir_lib.command_line())
@@ -334,15 +346,15 @@ def run(config, workdir):
 def _snapshot_panels(workdir, max_panels):
   """[(label, samples)] of up to max_panels evaluations, the last included."""
   paths = sorted(glob.glob(os.path.join(workdir, 'snapshots', 'step_*.npy')))
-  if len(paths) > max_panels:
-    picks = np.linspace(0, len(paths) - 1, max_panels).round().astype(int)
+  if len(paths) > max_panels:  # evenly spaced, counted back from the last
+    picks = np.linspace(len(paths) - 1, 0, max_panels).round().astype(int)
     paths = [paths[i] for i in sorted(set(picks))]
   return [(f'step {int(os.path.basename(p)[5:12])}', np.load(p))
           for p in paths]
 
 
 def _write_markdown(workdir, results):
-  speed = results['speed']
+  speed, crit = results['speed'], results['criterion']
   rate = speed['iterations_per_s']
   rows = [[h['step'], h['modes_covered'], f'{100 * h["hq_fraction"]:.1f}%',
            f'{h["mode_kl"]:.3f}'] for h in results['history']]
@@ -361,8 +373,10 @@ def _write_markdown(workdir, results):
       f'  (first step incl. compilation '
       f'{speed["compile_and_first_step_s"]:.1f} s, training '
       f'{speed["train_wall_s"]:.0f} s)', '',
-      'A sample is high quality within 3 std of its nearest centre; a mode '
-      'is covered with at least 20 such samples (of 2500 by default).', '',
+      f'A sample is high quality within {crit["quality_stds"]} std of its '
+      f'nearest centre; a mode is covered with at least '
+      f'{crit["mode_min_samples"]} such samples of {crit["eval_samples"]}.',
+      '',
       '![generated samples](figures/samples.png)', '',
       report.markdown_table(['step', 'modes', 'high quality', 'mode KL'],
                             rows), '']
