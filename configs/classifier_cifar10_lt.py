@@ -18,6 +18,8 @@ from gitjax import config_base
 
 def get_config(arg='ce_drs'):
   method, _, variant = (arg or 'ce_drs').partition(',')
+  if variant not in ('', 'smoke'):
+    raise ValueError(f'config argument {arg!r}: use METHOD or METHOD,smoke')
   config = config_base.get_base('classifier')
   config.method = method
   config.data.source = 'tfds'

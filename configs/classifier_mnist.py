@@ -19,7 +19,11 @@ from gitjax import config_base
 
 
 def get_config(arg='rot,ce'):
-  transform, method, variant = ((arg or 'rot,ce').split(',') + ['', ''])[:3]
+  parts = (arg or 'rot,ce').split(',')
+  if len(parts) > 3 or (len(parts) == 3 and parts[2] != 'smoke'):
+    raise ValueError(f'config argument {arg!r}: use TRANSFORM,METHOD or '
+                     'TRANSFORM,METHOD,smoke (e.g. rot,ce_drs)')
+  transform, method, variant = (parts + ['', ''])[:3]
   config = config_base.get_base('classifier')
   config.method = method or 'ce'
   config.data.source = 'tfds'

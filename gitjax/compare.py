@@ -20,9 +20,10 @@ def _load(run):
       results = json.load(f)
     with open(os.path.join(run, 'per_class.json')) as f:
       per_class = json.load(f)
-  except FileNotFoundError as e:
-    raise SystemExit(f'error: {run} is not a finished classifier run '
-                     f'({os.path.basename(e.filename)} missing)') from e
+  except FileNotFoundError:
+    print(f'error: {run} is not a finished classifier run (results.json or '
+          'per_class.json missing)', file=sys.stderr)
+    sys.exit(2)
   return results, per_class
 
 

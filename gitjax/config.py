@@ -230,7 +230,16 @@ def _check_classifier(config):
     raise ConfigError(
         f'config.train.decay_epochs={tuple(train.decay_epochs)} must lie below '
         f'train.epochs={train.epochs}')
-  _, rule, oracle = config_base.METHODS[config.method]
+  loss, rule, oracle = config_base.METHODS[config.method]
+  if loss == 'ldam' and config.model.arch != 'resnet':
+    raise ConfigError(f'method={config.method!r} needs the cosine head of '
+                      "model.arch='resnet'; use a ce/focal method with conv4")
+  if train.deferred_epoch >= train.epochs:
+    raise ConfigError(f'config.train.deferred_epoch={train.deferred_epoch} '
+                      f'must lie below train.epochs={train.epochs} (or -1)')
+  if config.data.val_per_class and not train.eval_every_epochs:
+    raise ConfigError('config.data.val_per_class > 0 selects a best model at '
+                      'each evaluation, but train.eval_every_epochs=0: set it')
   if rule in ('drs', 'drw') and train.deferred_epoch == -1 and (
       not train.decay_epochs):
     raise ConfigError(f'method={config.method!r} switches at the first lr '

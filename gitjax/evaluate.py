@@ -17,17 +17,19 @@ import sys
 
 import ml_collections
 
+from gitjax.errors import UserError
+
 
 def _load_config(workdir):
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
-    raise SystemExit(f'error: {workdir} holds no config.json; give the '
-                     'workdir of a classifier run')
+    raise UserError(f'{workdir} holds no config.json; give the workdir of '
+                    'a classifier run')
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
   if config.experiment != 'classifier':
-    raise SystemExit(f'error: {workdir} is a {config.experiment!r} run; '
-                     'evaluate takes classifier runs')
+    raise UserError(f'{workdir} is a {config.experiment!r} run; evaluate '
+                    'takes classifier runs')
   return config
 
 
@@ -37,7 +39,6 @@ def evaluate(workdir, name=None, transform=None, images_per_class=None,
   # pylint: disable=g-import-not-at-top
   from gitjax.data import build
   from gitjax.data import pipeline
-  from gitjax.errors import UserError
   from gitjax.experiments import classifier
   from gitjax.experiments import classifier_report
   from gitjax.runtime import checkpoint as checkpoint_lib
@@ -89,7 +90,10 @@ def main(argv=None):
   parser.add_argument('--images_per_class', type=int)
   parser.add_argument('--transforms_per_image', type=int)
   args = parser.parse_args(argv)
-  from gitjax.errors import UserError  # pylint: disable=g-import-not-at-top
+  for name in ('images_per_class', 'transforms_per_image'):
+    if getattr(args, name) is not None and getattr(args, name) < 1:
+      print(f'error: --{name} must be >= 1', file=sys.stderr)
+      sys.exit(2)
   try:
     evaluate(os.path.abspath(args.workdir), args.name, args.transform,
              args.images_per_class, args.transforms_per_image)

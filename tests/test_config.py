@@ -82,3 +82,20 @@ def test_decay_schedule_checks():
   config.train.epochs = 20
   with pytest.raises(ConfigError, match='must lie below train.epochs=20'):
     config_lib.validate(config)
+
+
+def test_method_and_schedule_consistency():
+  config = config_base.get_base('classifier')
+  config.method = 'ldam_drw'
+  config.model.arch = 'conv4'
+  with pytest.raises(ConfigError, match='needs the cosine head'):
+    config_lib.validate(config)
+  config = config_base.get_base('classifier')
+  config.train.deferred_epoch = 50
+  with pytest.raises(ConfigError, match='deferred_epoch=50 must lie below'):
+    config_lib.validate(config)
+  config = config_base.get_base('classifier')
+  config.data.val_per_class = 5
+  config.train.eval_every_epochs = 0
+  with pytest.raises(ConfigError, match='eval_every_epochs=0'):
+    config_lib.validate(config)

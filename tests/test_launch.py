@@ -65,9 +65,25 @@ def test_dataset_run_then_refuses_another_config_in_the_same_workdir(tmp_path):
   assert again.returncode == 0 and 'nothing to do' in again.stdout
 
 
-def test_a_config_file_that_raises_gives_one_line(tmp_path):
-  result = _launch('--config', 'configs/unrolled_ring.py:x3', '--workdir',
-                   str(tmp_path / 'w'))
+@pytest.mark.parametrize('config, expected', [
+    ('configs/unrolled_ring.py:x3', "config argument 'x3'"),
+    ('configs/classifier_mnist.py:rot,ce,smok', "config argument "
+     "'rot,ce,smok'"),
+])
+def test_a_config_file_that_raises_gives_one_line(tmp_path, config, expected):
+  result = _launch('--config', config, '--workdir', str(tmp_path / 'w'))
   assert result.returncode == 2
-  assert "config argument 'x3'" in _error_line(result)
+  assert expected in _error_line(result)
   assert 'Traceback' not in result.stderr
+
+
+def test_missing_data_then_corrected_config_reuses_the_workdir(tmp_path):
+  workdir = str(tmp_path / 'w')
+  missing = _launch('--config', 'configs/dataset_mnist.py:rot',
+                    '--config.data.path=/nonexistent/mnist.npz',
+                    '--workdir', workdir)
+  assert missing.returncode == 2
+  assert 'does not exist' in _error_line(missing)
+  fixed = _launch('--config', 'configs/dataset_digits.py:none', '--workdir',
+                  workdir)
+  assert fixed.returncode == 0, fixed.stderr

@@ -106,7 +106,11 @@ def build(data_config, seed, source=None):
 
   sizes_by_rank = longtail.rank_sizes(
       data_config, num_classes, available - data_config.val_per_class)
-  class_order = longtail.assign_ranks(num_classes, _rng(seed, _RANKS))
+  # CIFAR-LT convention: class c is rank c (airplane largest, truck
+  # smallest), so results compare with the literature. The Zipf (K49)
+  # protocol assigns ranks by a seeded permutation, saved with the run.
+  class_order = (np.arange(num_classes) if data_config.longtail == 'exp' else
+                 longtail.assign_ranks(num_classes, _rng(seed, _RANKS)))
   class_sizes = np.zeros(num_classes, np.int64)
   class_sizes[class_order] = sizes_by_rank
   train_idx = longtail.choose_images(source.y_train, class_sizes,

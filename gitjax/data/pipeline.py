@@ -35,7 +35,9 @@ class UniformSampler:
 
   @functools.lru_cache(maxsize=4)
   def _permutation(self, epoch):
-    return np.random.default_rng([self.seed, epoch]).permutation(
+    # Stream namespace 0: apart from the class-balanced draws (1) and from
+    # the data set's own [seed, purpose] streams.
+    return np.random.default_rng([self.seed, 0, epoch]).permutation(
         self.num_examples)
 
   def epoch(self, step):

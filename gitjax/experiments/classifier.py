@@ -24,6 +24,7 @@ import numpy as np
 from gitjax import config_base
 from gitjax import invariance
 from gitjax import losses
+from gitjax import report
 from gitjax.data import build
 from gitjax.data import pipeline
 from gitjax.experiments import classifier_report
@@ -121,8 +122,9 @@ def train(config, workdir, data, mesh):
   if restored is not None:
     state, start = restored, int(meta['step'])
     print(f'resuming from the checkpoint at step {start}', flush=True)
-  writer = metrics_lib.MetricWriter(
-      workdir, resume_step=start if restored is not None else None)
+  # Truncate what a killed run logged after its last checkpoint (or, with no
+  # checkpoint, everything), so each step appears once in metrics.jsonl.
+  writer = metrics_lib.MetricWriter(workdir, resume_step=start)
   step_fn = steps.jit_train_step(statics, replicated,
                                  pipeline.batch_sharding(mesh))
   # Both phases' loss inputs live on the devices; a step picks one by phase.
@@ -260,14 +262,18 @@ def evaluate(config, data, state, statics, mesh, split='test'):
 
 def measure_invariance(config, data, state, statics):
   """Per-class eKLD and consistency on clean test images, or None."""
-  if not config.invariance.enabled or not data.transform.names:
+  if not config.invariance.enabled:
+    return None
+  if not data.transform.names:
+    print('eKLD skipped: data.transform is none, so there is no nuisance '
+          'transformation to be invariant to', flush=True)
     return None
   fn = functools.partial(steps.logits_fn, statics.model, statics.mean,
                          statics.std)
   inv = config.invariance
   return invariance.measure(
       fn, _variables(state), data.x_test_clean, data.y_test, data.transform,
-      jax.random.fold_in(jax.random.key(config.seed), 7),
+      steps.eval_key(config.seed),
       num_classes=data.num_classes, images_per_class=inv.images_per_class,
       transforms_per_image=inv.transforms_per_image,
       images_per_batch=inv.images_per_batch)
@@ -280,6 +286,12 @@ def run(config, workdir):
     return
   data = build.build(config.data, config.seed)
   mesh = pipeline.make_mesh()
+  report.preview_grid(
+      os.path.join(workdir_lib.subdir(workdir, 'figures'), 'train_preview.png'),
+      data.x_train, data.y_train, data.class_order, data.class_sizes,
+      data.class_names, per_class=config.run.preview_per_class,
+      title=f'{data.name} training images (transform '
+      f'{"+".join(data.transform.names) or "none"})')
   print(f'{len(data.y_train)} training images, sizes by rank '
         f'{data.class_sizes[data.class_order].tolist()}; method '
         f'{config.method}', flush=True)

@@ -46,6 +46,16 @@ class Statics:
   seed: int = 0
 
 
+def train_key(seed):
+  """Root of the per-step training keys (fold_in(step) below it)."""
+  return jax.random.fold_in(jax.random.key(seed), 0)
+
+
+def eval_key(seed):
+  """Root of the evaluation keys (eKLD draws), apart from training's."""
+  return jax.random.fold_in(jax.random.key(seed), 1)
+
+
 def build_model(arch, depth, num_classes, cosine_head, conv4_filters=64):
   """The classifier network a model config describes."""
   if arch == 'resnet':
@@ -128,15 +138,15 @@ def prepare_images(statics, images, rng):
   rng_transform, rng_augment = jax.random.split(rng)
   if statics.oracle is not None:
     images = transforms.transform_batch(rng_transform, images, statics.oracle)
-  x = normalize(images, statics.mean, statics.std)
   if statics.crop_flip:
-    x = random_crop_flip(rng_augment, x)
-  return x
+    # Pad with black (raw 0) before normalising, as torchvision's RandomCrop.
+    images = random_crop_flip(rng_augment, images.astype(jnp.float32))
+  return normalize(images, statics.mean, statics.std)
 
 
 def train_step(state, batch, loss_params, *, statics):
   """One SGD step on a (sharded) batch. Returns (new state, metrics)."""
-  rng = jax.random.fold_in(jax.random.key(statics.seed), state.step)
+  rng = jax.random.fold_in(train_key(statics.seed), state.step)
   x = prepare_images(statics, batch['image'], rng)
   labels = batch['label']
 

@@ -30,7 +30,8 @@ class MetricWriter:
 
   def _truncate_after(self, step):
     with open(self.path) as f:
-      lines = [l for l in f if l.strip() and json.loads(l)['step'] <= step]
+      lines = [l if l.endswith('\n') else l + '\n' for l in f
+               if _step_of(l) is not None and _step_of(l) <= step]
     with open(self.path + '.tmp', 'w') as f:
       f.writelines(lines)
     os.replace(self.path + '.tmp', self.path)
@@ -46,6 +47,15 @@ class MetricWriter:
   def close(self):
     self._file.close()
     self._tb.close()
+
+
+def _step_of(line):
+  """The step of a metrics line, or None for a blank or half-written line
+  (a kill in the middle of a write)."""
+  try:
+    return json.loads(line)['step']
+  except (ValueError, KeyError, TypeError):
+    return None
 
 
 def read(workdir):

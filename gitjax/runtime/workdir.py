@@ -63,6 +63,11 @@ def prepare(workdir, config_json):
     with open(path) as f:
       old = json.load(f)
     diff = first_difference(old, json.loads(config_json))
+    if diff is not None and not _has_results(workdir):
+      # A run that failed before producing anything (e.g. its data was
+      # missing) holds no result to protect: take the folder over.
+      _write_atomic(path, config_json)
+      return False
     if diff is not None:
       key, was, now = diff
       raise WorkdirError(
@@ -73,12 +78,29 @@ def prepare(workdir, config_json):
   if os.path.isdir(workdir) and os.listdir(workdir):
     raise WorkdirError(f'--workdir {workdir} is not empty and holds no '
                        f'{CONFIG_FILE}; choose a new or empty folder')
-  os.makedirs(workdir, exist_ok=True)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    _write_atomic(path, config_json)
+  except OSError as e:
+    raise WorkdirError(f'cannot write to --workdir {workdir} ({e.strerror}); '
+                       'give a folder you can write to') from e
+  return False
+
+
+def _has_results(workdir):
+  """True if the folder holds anything besides config.json and empty dirs."""
+  for root, _, files in os.walk(workdir):
+    for name in files:
+      if os.path.join(root, name) != os.path.join(workdir, CONFIG_FILE):
+        return True
+  return False
+
+
+def _write_atomic(path, text):
   tmp = path + '.tmp'
   with open(tmp, 'w') as f:
-    f.write(config_json)
+    f.write(text)
   os.replace(tmp, path)
-  return False
 
 
 def subdir(workdir, name):

@@ -66,3 +66,9 @@ def test_full_test_split_and_summary():
   assert summary['train_total'] == int(data.class_sizes.sum())
   assert summary['class_sizes_by_rank'][0] == 60
   assert summary['transform'] == ['none']
+
+
+def test_cifar_lt_keeps_class_index_as_rank():
+  data = _build(longtail='exp', n_max=100, imbalance_ratio=10.0)
+  np.testing.assert_array_equal(data.class_order, np.arange(10))
+  assert data.class_sizes[0] == 100 and data.class_sizes[9] == 10

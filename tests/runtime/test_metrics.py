@@ -118,3 +118,13 @@ def test_check_finite_without_checkpoint_and_several_keys():
   assert message.startswith('loss, z became nan at step 7;')
   assert 'no checkpoint was written yet' in message
   assert 'ok' not in message.split(';')[0]
+
+
+def test_resume_skips_a_half_written_last_line(tmp_path):
+  """A kill in the middle of a write leaves a partial line; resume drops it."""
+  path = tmp_path / metrics.METRICS_FILE
+  path.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "lo')
+  writer = metrics.MetricWriter(str(tmp_path), resume_step=5)
+  writer.write(3, {'loss': 0.5})
+  writer.close()
+  assert [r['step'] for r in metrics.read(str(tmp_path))] == [1, 3]

@@ -36,6 +36,7 @@ def test_prepare_accepts_an_existing_empty_folder(tmp_path):
 def test_prepare_other_config_names_first_difference(tmp_path):
   """Another config: WorkdirError naming the first differing dotted key."""
   workdir.prepare(str(tmp_path), _json(CONFIG))
+  (tmp_path / 'metrics.jsonl').write_text('{"step": 1}\n')  # a result
   other = json.loads(_json(CONFIG))
   other['train']['lr'] = 0.2
   other['train']['steps'] = 20
@@ -111,3 +112,21 @@ def test_first_difference_on_nested_dicts():
           'b', '<absent>', None)
   assert workdir.first_difference(old, {'a': 1, 'm': {'x': 1}}) == (
       'm.y.z', 2, '<absent>')
+
+
+def test_a_run_that_failed_before_any_result_is_taken_over(tmp_path):
+  """Only config.json (and empty folders): e.g. the data was missing. A
+  corrected config may reuse the folder; nothing is lost."""
+  workdir.prepare(str(tmp_path), _json(CONFIG))
+  (tmp_path / 'figures').mkdir()
+  other = json.loads(_json(CONFIG))
+  other['train']['lr'] = 0.2
+  assert workdir.prepare(str(tmp_path), _json(other)) is False
+  assert json.loads((tmp_path / workdir.CONFIG_FILE).read_text()) == other
+
+
+def test_an_unwritable_workdir_is_a_one_line_error(tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('x')
+  with pytest.raises(errors.WorkdirError, match='cannot write'):
+    workdir.prepare(str(blocker / 'run'), _json(CONFIG))
