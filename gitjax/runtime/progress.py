@@ -29,6 +29,11 @@ class Progress:
     self._last_time = time.time()
     self.rate = None
 
+  def exclude_time(self):
+    """Starts the next speed window now, so that time spent outside training
+    (figures, checkpoints, evaluation) does not count against the rate."""
+    self._last_time = time.time()
+
   def report(self, step, scalars=None):
     now = time.time()
     elapsed = now - self._last_time

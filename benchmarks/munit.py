@@ -1,0 +1,128 @@
+r"""Speed and memory of one MUNIT iteration and of re-styling (GIT sizes).
+
+    python benchmarks/munit.py                 # all settings, K = 0 and 5
+    python benchmarks/munit.py --iters 5 --unroll 0
+    python benchmarks/munit.py --settings mnist
+
+Settings: MUNIT at the published sizes (two generators of 15.0M parameters
+and two 1-scale discriminators, LSGAN, Adam + coupled L2), the real jitted,
+sharded `train_step`, on 28x28x1 at batch 1 (GIT's K49 recipe) and on
+32x32x3 at batch 8 (CIFAR); for each, K = 0 (MUNIT) and K = 5 unrolled
+discriminator steps. Reported: compile time (lower().compile()), iterations
+and translated images per second (timed after one warm-up iteration), peak
+host memory (maxrss) and peak device memory where the backend reports it,
+and generation speed (encode + decode with a random style) at batch 64.
+Each row runs in its own process, so its memory peaks are its own. Prints
+a Markdown table. Not a test.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SETTINGS = {
+    'mnist': ((28, 28, 1), 1),   # image shape, batch per domain
+    'cifar': ((32, 32, 3), 8),
+}
+GENERATION_BATCH = 64
+
+
+def measure(setting, unroll, iters):
+  """One row: runs in a fresh process, returns a dict."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from benchmarks import common  # pylint: disable=g-import-not-at-top
+  from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from gitjax.experiments import munit_steps as steps  # pylint: disable=g-import-not-at-top
+
+  shape, batch_size = SETTINGS[setting]
+  mesh = pipeline.make_mesh()
+  batch_size = max(batch_size, jax.device_count())
+  statics = steps.Statics(image_channels=shape[-1], unroll_steps=unroll)
+  start = time.perf_counter()
+  state = jax.device_put(steps.init_state(statics, shape, steps.init_key(0)),
+                         pipeline.replicated(mesh))
+  jax.block_until_ready(state)
+  init_s = time.perf_counter() - start
+  rng = np.random.default_rng(0)
+  batch = pipeline.shard_batch(
+      {d: rng.integers(0, 256, (batch_size,) + shape, dtype=np.uint8)
+       for d in ('a', 'b')}, mesh)
+  compile_s, compiled = common.compile_seconds(
+      steps.jit_train_step(statics, mesh), state, batch)
+  seconds, state = common.time_steps(compiled, state, (batch,), iters,
+                                     warmup=1)
+  row = {'setting': setting, 'batch': batch_size, 'unroll': unroll,
+         'init_s': init_s, 'compile_s': compile_s,
+         'iterations_per_s': 1.0 / seconds,
+         'images_per_s': batch_size * len(statics.directions) / seconds}
+  if unroll == 0:  # generation does not depend on K
+    restyle = steps.jit_restyle_random(statics)
+    images = rng.integers(0, 256, (GENERATION_BATCH,) + shape, dtype=np.uint8)
+    gen_params = state.params['gen']
+    jax.block_until_ready(restyle(gen_params, jax.random.key(0), images))
+    start = time.perf_counter()
+    for i in range(iters):
+      out = restyle(gen_params, jax.random.key(i), images)
+    jax.block_until_ready(out)
+    row['generation_images_per_s'] = (GENERATION_BATCH * iters /
+                                      (time.perf_counter() - start))
+  row['host_peak_mib'] = common.host_peak_mib()
+  row['device_peak_mib'] = common.device_peak_mib()
+  row['machine'] = common.machine()
+  return row
+
+
+def _fmt(value, digits):
+  return 'n/a' if value is None else f'{value:,.{digits}f}'
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--iters', type=int, default=3,
+                      help='timed iterations per row (after 1 warm-up)')
+  parser.add_argument('--settings', default='mnist,cifar')
+  parser.add_argument('--unroll', default='0,5', help='values of K')
+  parser.add_argument('--one', default='', help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.one:  # child process: one row as JSON on the last line
+    setting, unroll = args.one.split(':')
+    print(json.dumps(measure(setting, int(unroll), args.iters)))
+    return
+  rows = []
+  for setting in args.settings.split(','):
+    for unroll in args.unroll.split(','):
+      result = subprocess.run(
+          [sys.executable, os.path.abspath(__file__), '--iters',
+           str(args.iters), '--one', f'{setting}:{unroll}'],
+          capture_output=True, text=True, check=False)
+      if result.returncode:
+        print(result.stderr[-2000:], file=sys.stderr)
+        raise SystemExit(f'{setting} K={unroll} failed')
+      row = json.loads(result.stdout.strip().splitlines()[-1])
+      print(f'{setting} K={unroll}: {row["iterations_per_s"]:.3f} it/s, '
+            f'compile {row["compile_s"]:.1f} s', flush=True)
+      rows.append(row)
+  shape = {s: 'x'.join(map(str, SETTINGS[s][0])) for s in SETTINGS}
+  table = [(f'{shape[r["setting"]]}, batch {r["batch"]}', r['unroll'],
+            _fmt(r['compile_s'], 1), _fmt(r['iterations_per_s'], 3),
+            _fmt(r['images_per_s'], 2),
+            _fmt(r.get('generation_images_per_s'), 1),
+            _fmt(r['host_peak_mib'], 0), _fmt(r['device_peak_mib'], 0))
+           for r in rows]
+  print(f'\nMUNIT (GIT sizes, two G + two D) on {rows[0]["machine"]}; '
+        f'{args.iters} timed iterations after 1 warm-up\n')
+  print('| setting | K | compile s | iterations/s | translated images/s | '
+        f'generation images/s (batch {GENERATION_BATCH}) | host peak MiB | '
+        'device peak MiB |')
+  print('|---|---|---|---|---|---|---|---|')
+  for row in table:
+    print('| ' + ' | '.join(str(c) for c in row) + ' |')
+
+
+if __name__ == '__main__':
+  main()
