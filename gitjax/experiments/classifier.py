@@ -32,6 +32,7 @@ from gitjax.experiments import classifier_steps as steps
 from gitjax.runtime import checkpoint as checkpoint_lib
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib
+from gitjax.runtime import resume
 from gitjax.runtime import workdir as workdir_lib
 
 
@@ -115,16 +116,8 @@ def train(config, workdir, data, mesh):
   """Trains (resuming from the last checkpoint) and returns (state, speed)."""
   plan, schedule, statics, state = setup(config, data, mesh)
   replicated = pipeline.replicated(mesh)
-  checkpointer = checkpoint_lib.Checkpointer(
-      os.path.join(workdir, 'checkpoints'), keep=config.run.keep_checkpoints)
-  restored, meta = checkpointer.restore(state)
-  start = 0
-  if restored is not None:
-    state, start = restored, int(meta['step'])
-    print(f'resuming from the checkpoint at step {start}', flush=True)
-  # Truncate what a killed run logged after its last checkpoint (or, with no
-  # checkpoint, everything), so each step appears once in metrics.jsonl.
-  writer = metrics_lib.MetricWriter(workdir, resume_step=start)
+  checkpointer, writer, state, start = resume.start(
+      workdir, state, config.run.keep_checkpoints)
   step_fn = steps.jit_train_step(statics, replicated,
                                  pipeline.batch_sharding(mesh))
   # Both phases' loss inputs live on the devices; a step picks one by phase.

@@ -39,6 +39,7 @@ from gitjax.experiments import munit_steps as steps
 from gitjax.runtime import checkpoint as checkpoint_lib
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib
+from gitjax.runtime import resume
 from gitjax.runtime import workdir as workdir_lib
 
 GENERATOR_FILE = 'generator.json'
@@ -176,15 +177,8 @@ def train(config, workdir, data, mesh):
   statics, state = setup(config, data, mesh)
   workdir_lib.write_json(os.path.join(workdir, GENERATOR_FILE),
                          {'image_shape': list(data.image_shape)})
-  checkpointer = checkpoint_lib.Checkpointer(
-      os.path.join(workdir, 'checkpoints'), keep=config.run.keep_checkpoints)
-  restored, meta = checkpointer.restore(state)
-  start = 0
-  if restored is not None:
-    state, start = restored, int(meta['step'])
-    print(f'resuming from the checkpoint at iteration {start}', flush=True)
-  writer = metrics_lib.MetricWriter(
-      workdir, resume_step=start if restored is not None else None)
+  checkpointer, writer, state, start = resume.start(
+      workdir, state, config.run.keep_checkpoints, unit='iteration')
   step_fn = steps.jit_train_step(statics, mesh)
   draws = Draws(data.y_train, m.batch_size, config.seed, data.num_classes)
   sampler = Sampler(config, data, statics, workdir)

@@ -48,9 +48,9 @@ from flax import struct
 from gitjax import bilevel
 from gitjax import losses
 from gitjax import report
-from gitjax.runtime import checkpoint as checkpoint_lib
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib
+from gitjax.runtime import resume
 from gitjax.runtime import workdir as workdir_lib
 
 _GEN_LOSSES = {'nonsaturating': losses.nonsaturating_g,
@@ -244,15 +244,8 @@ def train(config, workdir):
   statics = make_statics(config)
   state = init_state(statics)
   total = config.ring.steps
-  checkpointer = checkpoint_lib.Checkpointer(
-      os.path.join(workdir, 'checkpoints'), keep=config.run.keep_checkpoints)
-  restored, meta = checkpointer.restore(state)
-  start = 0
-  if restored is not None:
-    state, start = restored, int(meta['step'])
-    print(f'resuming from the checkpoint at step {start}', flush=True)
-  writer = metrics_lib.MetricWriter(
-      workdir, resume_step=start if restored is not None else None)
+  checkpointer, writer, state, start = resume.start(
+      workdir, state, config.run.keep_checkpoints)
   progress = progress_lib.Progress(total, 1, start, unit='it/s')
   z_eval = eval_latents(statics, config.ring.eval_samples)
   snapshots = workdir_lib.subdir(workdir, 'snapshots')
