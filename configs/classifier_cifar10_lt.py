@@ -41,22 +41,7 @@ def get_config(arg='ce_drs'):
   config.invariance.enabled = False
   config.run.log_every = 100
   config.run.checkpoint_every = 1000
-  return _smoke(config) if variant == 'smoke' else config
-
-
-def _smoke(config):
-  """Seconds-long variant for tests and a first look: tiny tail and model."""
-  config.data.n_max = 200  # smallest class: 2 images
-  config.model.depth = 8
-  config.train.epochs = 2
-  config.train.batch_size = 32
-  config.train.warmup_epochs = 1
-  config.train.decay_epochs = (1,)
-  config.train.decay_factors = (0.1,)
-  config.train.eval_every_epochs = 1
-  config.invariance.images_per_class = 4
-  config.invariance.transforms_per_image = 8
-  config.invariance.images_per_batch = 8
-  config.run.log_every = 2
-  config.run.checkpoint_every = 4
+  if variant == 'smoke':
+    config_base.classifier_smoke(config, n_max=200)  # smallest class: 2
   return config
+

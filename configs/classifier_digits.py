@@ -34,15 +34,6 @@ def get_config(arg='ce'):
   config.run.log_every = 20
   config.run.checkpoint_every = 100
   if variant == 'smoke':
-    config.train.epochs = 3
-    config.train.batch_size = 32
-    config.train.warmup_epochs = 1
-    config.train.decay_epochs = (2,)
-    config.train.decay_factors = (0.1,)
-    config.model.depth = 8
-    config.invariance.images_per_class = 4
-    config.invariance.transforms_per_image = 8
-    config.invariance.images_per_batch = 8
-    config.run.log_every = 5
-    config.run.checkpoint_every = 10
+    config_base.classifier_smoke(config, n_max=120)
+    config.train.eval_every_epochs = 0
   return config

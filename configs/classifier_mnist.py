@@ -43,23 +43,8 @@ def get_config(arg='rot,ce'):
   config.train.eval_every_epochs = 10
   config.run.log_every = 50
   config.run.checkpoint_every = 500
-  return _smoke(config) if variant == 'smoke' else config
-
-
-def _smoke(config):
-  """Seconds-long variant for tests and a first look: tiny tail and model."""
-  config.data.n_max = 40
-  config.data.test_per_class = 10
-  config.model.depth = 8
-  config.train.epochs = 2
-  config.train.batch_size = 32
-  config.train.warmup_epochs = 1
-  config.train.decay_epochs = (1,)
-  config.train.decay_factors = (0.1,)
-  config.train.eval_every_epochs = 1
-  config.invariance.images_per_class = 4
-  config.invariance.transforms_per_image = 8
-  config.invariance.images_per_batch = 8
-  config.run.log_every = 2
-  config.run.checkpoint_every = 4
+  if variant == 'smoke':
+    config_base.classifier_smoke(config, n_max=40)
+    config.data.test_per_class = 10
   return config
+

@@ -111,6 +111,25 @@ def invariance():
   return i
 
 
+def classifier_smoke(config, n_max):
+  """Shrinks a classifier config to a seconds-long run (the `,smoke`
+  variants): a tiny tail and model, two epochs, a few eKLD draws."""
+  config.data.n_max = n_max
+  config.model.depth = 8
+  config.train.epochs = 2
+  config.train.batch_size = 32
+  config.train.warmup_epochs = 1
+  config.train.decay_epochs = (1,)
+  config.train.decay_factors = (0.1,)
+  config.train.eval_every_epochs = 1
+  config.invariance.images_per_class = 4
+  config.invariance.transforms_per_image = 8
+  config.invariance.images_per_batch = 8
+  config.run.log_every = 2
+  config.run.checkpoint_every = 4
+  return config
+
+
 # --- munit section: owned by the MUNIT trainer (gitjax/experiments/munit.py)
 def munit():
   """MUNIT generator training for GIT, and what the generator learned.
