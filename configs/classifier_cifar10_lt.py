@@ -22,13 +22,7 @@ def get_config(arg='ce_drs'):
     raise ValueError(f'config argument {arg!r}: use METHOD or METHOD,smoke')
   config = config_base.get_base('classifier')
   config.method = method
-  config.data.source = 'tfds'
-  config.data.name = 'cifar10'
-  config.data.longtail = 'exp'
-  config.data.n_max = 5000
-  config.data.imbalance_ratio = 100.0
-  config.data.test_split = 'full'
-  config.data.transform = 'none'
+  config_base.cifar10_lt(config.data, 'none')
   config.model.arch = 'resnet'
   config.model.depth = 32
   config.train.epochs = 200

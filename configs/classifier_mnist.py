@@ -26,13 +26,7 @@ def get_config(arg='rot,ce'):
   transform, method, variant = (parts + ['', ''])[:3]
   config = config_base.get_base('classifier')
   config.method = method or 'ce'
-  config.data.source = 'tfds'
-  config.data.name = 'mnist'
-  config.data.longtail = 'zipf'
-  config.data.n_max = 4800
-  config.data.alpha = 2.0
-  config.data.n_min = 5
-  config.data.transform = transform or 'rot'
+  config_base.mnist_k49(config.data, transform or 'rot')
   config.model.arch = 'resnet'
   config.model.depth = 20
   config.train.epochs = 50

@@ -15,11 +15,5 @@ from gitjax import config_base
 
 def get_config(arg='rot'):
   config = config_base.get_base('dataset')
-  config.data.source = 'tfds'
-  config.data.name = 'mnist'
-  config.data.longtail = 'zipf'
-  config.data.n_max = 4800
-  config.data.alpha = 2.0
-  config.data.n_min = 5
-  config.data.transform = arg or 'rot'
+  config_base.mnist_k49(config.data, arg or 'rot')
   return config

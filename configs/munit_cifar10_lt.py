@@ -23,13 +23,7 @@ from gitjax import config_base
 def get_config(arg='none'):
   transform, _, variant = (arg or 'none').partition(',')
   config = config_base.get_base('munit')
-  config.data.source = 'tfds'
-  config.data.name = 'cifar10'
-  config.data.longtail = 'exp'
-  config.data.n_max = 5000
-  config.data.imbalance_ratio = 100.0
-  config.data.test_split = 'full'
-  config.data.transform = transform or 'none'
+  config_base.cifar10_lt(config.data, transform or 'none')
   m = config.munit
   m.iterations = 140000
   m.batch_size = 8

@@ -31,13 +31,7 @@ from gitjax import config_base
 def get_config(arg='rot'):
   transform, _, variant = (arg or 'rot').partition(',')
   config = config_base.get_base('munit')
-  config.data.source = 'tfds'
-  config.data.name = 'mnist'
-  config.data.longtail = 'zipf'
-  config.data.n_max = 4800
-  config.data.alpha = 2.0
-  config.data.n_min = 5
-  config.data.transform = transform or 'rot'
+  config_base.mnist_k49(config.data, transform or 'rot')
   m = config.munit  # the base defaults are GIT's recipe; figures and probe:
   m.sample_every = 1000
   m.eval_images_per_class = 50

@@ -111,6 +111,30 @@ def invariance():
   return i
 
 
+def mnist_k49(d, transform):
+  """The paper's Kuzushiji-49 protocol applied to MNIST (TFDS 'mnist', or a
+  local file through data.path): Zipf tail, alpha 2, n_max 4800, n_min 5."""
+  d.source = 'tfds'
+  d.name = 'mnist'
+  d.longtail = 'zipf'
+  d.n_max = 4800
+  d.alpha = 2.0
+  d.n_min = 5
+  d.transform = transform
+
+
+def cifar10_lt(d, transform):
+  """CIFAR-10-LT: exponential tail, imbalance ratio 100 (5000 ... 50), full
+  test set."""
+  d.source = 'tfds'
+  d.name = 'cifar10'
+  d.longtail = 'exp'
+  d.n_max = 5000
+  d.imbalance_ratio = 100.0
+  d.test_split = 'full'
+  d.transform = transform
+
+
 def classifier_smoke(config, n_max):
   """Shrinks a classifier config to a seconds-long run (the `,smoke`
   variants): a tiny tail and model, two epochs, a few eKLD draws."""
