@@ -37,14 +37,6 @@ def get_config(arg='none'):
   config.run.log_every = 500
   config.run.checkpoint_every = 5000
   if variant == 'smoke':
-    config.data.n_max = 40
+    config_base.munit_smoke(config, n_max=200)  # smallest class: 2
     config.data.test_split = 'balanced'
-    config.data.test_per_class = 10
-    m.iterations = 6
-    m.dim, m.n_res, m.mlp_dim, m.dis_dim = 4, 1, 8, 4
-    m.sample_every, m.sample_rows, m.num_styles, m.interp_steps = 3, 3, 3, 3
-    m.eval_images_per_class, m.eval_styles = 2, 2
-    m.probe_steps, m.probe_batch_size, m.probe_depth = 4, 16, 8
-    config.run.log_every = 2
-    config.run.checkpoint_every = 3
   return config

@@ -13,7 +13,7 @@ it with horizontal flips, MUNIT at its published sizes (generator
 15,007,369 parameters, one 1-scale discriminator 2,755,009; two of each),
 LSGAN, Adam 1e-4 (0.5, 0.999), weight decay 1e-4, batch 1, 10,000
 iterations. Then transform recovery on 50 clean test images per class x 10
-styles and label preservation with an oracle ResNet-20 probe (3,000 steps).
+styles and label preservation with an oracle ResNet-20 probe (1,000 steps).
 Without the .npz it reads TFDS 'mnist' (needs a prepared TFDS data_dir, or
 --config.data.download=True with internet).
 
@@ -36,25 +36,11 @@ def get_config(arg='rot'):
   m.sample_every = 1000
   m.eval_images_per_class = 50
   m.eval_styles = 10
-  m.probe_steps = 3000
+  m.probe_steps = 1000
   m.probe_batch_size = 128
   m.probe_depth = 20
   config.run.log_every = 100
   config.run.checkpoint_every = 1000
-  return _smoke(config) if variant == 'smoke' else config
-
-
-def _smoke(config):
-  """Seconds-long variant: tiny tail, tiny networks, a few iterations."""
-  config.data.n_max = 40
-  config.data.test_per_class = 10
-  m = config.munit
-  m.iterations = 6
-  m.batch_size = 8
-  m.dim, m.n_res, m.mlp_dim, m.dis_dim = 4, 1, 8, 4
-  m.sample_every, m.sample_rows, m.num_styles, m.interp_steps = 3, 3, 3, 3
-  m.eval_images_per_class, m.eval_styles = 2, 2
-  m.probe_steps, m.probe_batch_size, m.probe_depth = 4, 16, 8
-  config.run.log_every = 2
-  config.run.checkpoint_every = 3
+  if variant == 'smoke':
+    config_base.munit_smoke(config, n_max=40)
   return config

@@ -203,6 +203,37 @@ def munit():
   m.probe_lr = 0.1           # label probe: peak SGD learning rate
   m.probe_depth = 8          # label probe: ResNet depth 6n+2
   return m
+
+
+def munit_smoke(config, n_max):
+  """Shrinks a MUNIT config to a seconds-long run (the `,smoke` variants):
+  a tiny tail (`n_max` images in the largest class), the smallest networks
+  that keep every MUNIT part, six iterations, a few evaluation draws."""
+  config.data.n_max = n_max
+  config.data.test_per_class = 10
+  m = config.munit
+  m.iterations = 6
+  m.batch_size = 8
+  m.dim = 4
+  m.n_downsample = 1
+  m.n_res = 1
+  m.n_style_downsample = 1
+  m.mlp_dim = 8
+  m.n_mlp = 2
+  m.dis_dim = 4
+  m.dis_layers = 2
+  m.sample_every = 3
+  m.sample_rows = 3
+  m.num_styles = 3
+  m.interp_steps = 3  # = num_styles: both grids share one compilation
+  m.eval_images_per_class = 2
+  m.eval_styles = 2
+  m.probe_steps = 4
+  m.probe_batch_size = 16
+  m.probe_depth = 8
+  config.run.log_every = 2
+  config.run.checkpoint_every = 3
+  return config
 # --- end munit section
 
 

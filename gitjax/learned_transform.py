@@ -194,8 +194,9 @@ def compare(name, values, spec):
   return out
 
 
-def measure_recovery(restyle_fn, images, spec, key, *, styles_per_image=10,
-                     angle_step=5.0, chunk=16):
+def measure_recovery(restyle_fn, images, spec, key, *, labels=None,
+                     num_classes=None, styles_per_image=10, angle_step=5.0,
+                     chunk=16):
   """Transform recovery on a generator's re-stylings and on true transforms.
 
   Args:
@@ -204,6 +205,8 @@ def measure_recovery(restyle_fn, images, spec, key, *, styles_per_image=10,
     images: clean source images, uint8 [N, H, W, C].
     spec: the TransformSpec of the training set's T.
     key: PRNG key.
+    labels: optional int [N] classes of `images`: adds per-class results.
+    num_classes: number of classes (with `labels`; default max + 1).
     styles_per_image: re-stylings (and true transforms) per source.
     angle_step: rotation grid step in degrees.
     chunk: sources per call (restyle_fn sees chunk * styles_per_image).
@@ -211,7 +214,8 @@ def measure_recovery(restyle_fn, images, spec, key, *, styles_per_image=10,
   Returns:
     None if spec has none of RECOVERABLE; else {name: {'learned': compare
     (...), 'true': compare(...)}}, plus 'rot_match' means when 'rot' is
-    measured.
+    measured. With `labels`, each compare dict also holds 'per_class':
+    {'n': [...], 'tv_distance': [...]} (NaN for a class without images).
   """
   names = tuple(n for n in spec.names if n in RECOVERABLE)
   if not names:
@@ -243,11 +247,28 @@ def measure_recovery(restyle_fn, images, spec, key, *, styles_per_image=10,
                 for kind in joined} for name in names}
   for name in names:
     for kind in joined:
-      out[name][kind]['values'] = joined[kind][name].ravel().tolist()
+      values = joined[kind][name]
+      out[name][kind]['values'] = values.ravel().tolist()
+      if labels is not None:
+        out[name][kind]['per_class'] = _per_class_tv(
+            name, values, np.asarray(labels), num_classes, spec)
   if 'rot' in names:
     out['rot_match'] = {kind: float(np.mean(joined[kind]['rot_match']))
                         for kind in joined}
   return out
+
+
+def _per_class_tv(name, values, labels, num_classes, spec):
+  """compare()'s TV distance on each class's rows of values [N, S]."""
+  if num_classes is None:
+    num_classes = int(labels.max()) + 1
+  counts, tvs = [], []
+  for c in range(num_classes):
+    rows = values[labels == c]
+    counts.append(int(rows.size))
+    tvs.append(compare(name, rows, spec)['tv_distance'] if rows.size
+               else float('nan'))
+  return {'n': counts, 'tv_distance': tvs}
 
 
 # ----------------------------------------------------------------------------

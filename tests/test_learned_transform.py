@@ -96,3 +96,27 @@ def test_measure_recovery_tells_a_perfect_generator_from_a_copier():
   assert len(bad['rot']['learned']['values']) == 6 * 12
   assert lt.measure_recovery(copier, images, transforms.TransformSpec(),
                              key) is None
+
+
+def test_measure_recovery_per_class():
+  # Classes 0 and 1 get true rotations, class 2 a copy of its input: only
+  # class 2 is a point mass (TV 35/36); a class without images gives NaN.
+  images = _shapes(n=6)
+  labels = np.array([0, 0, 1, 1, 2, 2])
+  spec = transforms.TransformSpec(names=('rot',))
+
+  def half_copier(key, x):
+    rotated = transforms.transform_batch(key, jnp.asarray(x), spec)
+    copy = np.repeat(labels == 2, len(x) // len(labels))
+    return jnp.where(copy[:, None, None, None], jnp.asarray(x, jnp.float32),
+                     rotated)
+
+  out = lt.measure_recovery(half_copier, images, spec, jax.random.key(1),
+                            labels=labels, num_classes=4,
+                            styles_per_image=12, chunk=6)
+  per_class = out['rot']['learned']['per_class']
+  assert per_class['n'] == [24, 24, 24, 0]
+  assert per_class['tv_distance'][2] == pytest.approx(35 / 36)
+  assert max(per_class['tv_distance'][:2]) < 0.8
+  assert np.isnan(per_class['tv_distance'][3])
+  assert out['rot']['true']['per_class']['n'] == [24, 24, 24, 0]

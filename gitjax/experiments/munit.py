@@ -247,6 +247,7 @@ def evaluate(config, data, statics, gen_params, mesh):
   t0 = time.time()
   out['recovery'] = learned_transform.measure_recovery(
       restyle, data.x_test_clean[idx], data.transform, rng_recovery,
+      labels=data.y_test[idx], num_classes=data.num_classes,
       styles_per_image=m.eval_styles, angle_step=m.angle_step,
       # Same restyle batch as label_preservation: one compilation for both.
       chunk=max(1, m.probe_batch_size // m.eval_styles))

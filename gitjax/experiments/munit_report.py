@@ -158,6 +158,11 @@ def write(config, workdir, data, statics, evaluation, speed, params=None):
                         recovery[name])
       workdir_lib.write_json(os.path.join(workdir, 'recovered_values.json'),
                              values)
+      for name in [n for n in recovery if n != 'rot_match']:
+        for kind in ('learned', 'true'):
+          tvs = recovery[name][kind].get('per_class', {}).get('tv_distance')
+          for c, row in enumerate(per_class if tvs else ()):
+            row[f'{name}_tv_{kind}'] = tvs[c]
     results['recovery'] = recovery
     results['labels'] = evaluation['labels']
     results['evaluation'] = {k: v for k, v in evaluation.items()
@@ -284,12 +289,26 @@ def _write_markdown(workdir, results):
         f'- real images: accuracy {labels["real"]["accuracy"]:.3f} '
         f'(balanced {labels["real"]["balanced_accuracy"]:.3f})', '',
         '![labels](figures/labels.png)', '']
-    rows = [(r['name'], r['train_size'], f'{r["label_restyled"]:.3f}',
-             f'{r["label_real"]:.3f}')
-            for r in sorted(results['per_class'],
-                            key=lambda r: -r['train_size'])]
-    lines += [report.markdown_table(
-        ('class', 'train size', 'label kept (re-styled)', 'probe on real'),
-        rows), '']
+  lines += _per_class_lines(results)
   with open(os.path.join(workdir, 'report.md'), 'w') as f:
     f.write('\n'.join(lines))
+
+
+def _per_class_lines(results):
+  """One row per class, largest first: recovery TV and labels kept."""
+  rows = sorted(results['per_class'], key=lambda r: -r['train_size'])
+  columns = [key for key in rows[0] if '_tv_' in key] + [
+      key for key in ('label_restyled', 'label_real') if key in rows[0]]
+  if not columns:
+    return []
+  titles = {'label_restyled': 'label kept (re-styled)',
+            'label_real': 'probe on real'}
+  header = ['class', 'train size'] + [
+      titles.get(k, k.replace('_tv_learned', ' TV (re-styled)')
+                 .replace('_tv_true', ' TV (true T)')) for k in columns]
+  table = [[r['name'], r['train_size']] + [_fmt(r[k], 3) for k in columns]
+           for r in rows]
+  return ['## Per class', '',
+          'Transform recovery (TV distance of the recovered parameters from '
+          'T, lower is better) and label preservation, per class.', '',
+          report.markdown_table(header, table), '']

@@ -17,7 +17,9 @@ class MetricWriter:
   """Writes scalars to WORKDIR/metrics.jsonl and TensorBoard event files.
 
   On resume from step S, lines logged after S by the interrupted run are
-  dropped first, so the file holds each step once.
+  dropped first, so the file holds each step once; the new event file starts
+  with a purge marker at S + 1, so TensorBoard likewise drops the
+  interrupted run's points after S.
   """
 
   def __init__(self, workdir, resume_step=None):
@@ -26,7 +28,8 @@ class MetricWriter:
       self._truncate_after(resume_step)
     self._file = open(self.path, 'a')
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    self._tb = SummaryWriter(logdir=workdir, flush_secs=30)
+    purge = None if resume_step is None else int(resume_step) + 1
+    self._tb = SummaryWriter(logdir=workdir, flush_secs=30, purge_step=purge)
 
   def _truncate_after(self, step):
     with open(self.path) as f:

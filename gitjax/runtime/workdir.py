@@ -10,7 +10,11 @@
 
 A workdir that holds a run of a different config is never touched: the user
 gets an error naming the first differing key. A workdir with the same config
-is resumed (trainers) or reported as finished.
+is resumed (trainers) or reported as finished. Keys that only steer what
+happens after training (AFTER_TRAINING: how the finished generator is
+measured) may change when an unfinished run resumes, e.g. a smaller label
+probe for a long run that is still training; the change is printed and kept
+in config.json, so the report states the settings that produced it.
 """
 import json
 import os
@@ -22,6 +26,11 @@ from gitjax.errors import WorkdirError
 
 CONFIG_FILE = 'config.json'
 DONE_FILE = 'done.json'
+# Dotted keys (or prefixes ending in '.') read only after the last training
+# step; changing them cannot make a resumed run differ from an uninterrupted
+# one of the new config.
+AFTER_TRAINING = ('munit.evaluate', 'munit.eval_images_per_class',
+                  'munit.eval_styles', 'munit.angle_step', 'munit.probe_')
 
 
 def _flatten(tree, prefix=''):
@@ -34,13 +43,23 @@ def _flatten(tree, prefix=''):
   return flat
 
 
+def differences(old, new):
+  """(dotted key, old value, new value) of each key that differs, sorted."""
+  old_flat, new_flat = _flatten(old), _flatten(new)
+  return [(key, old_flat.get(key, '<absent>'), new_flat.get(key, '<absent>'))
+          for key in sorted(set(old_flat) | set(new_flat))
+          if old_flat.get(key, '<absent>') != new_flat.get(key, '<absent>')]
+
+
 def first_difference(old, new):
   """The first dotted key whose value differs between two config dicts."""
-  old_flat, new_flat = _flatten(old), _flatten(new)
-  for key in sorted(set(old_flat) | set(new_flat)):
-    if old_flat.get(key, '<absent>') != new_flat.get(key, '<absent>'):
-      return key, old_flat.get(key, '<absent>'), new_flat.get(key, '<absent>')
-  return None
+  diffs = differences(old, new)
+  return diffs[0] if diffs else None
+
+
+def _after_training(key):
+  return any(key == k or (k.endswith('.') or k.endswith('_')) and
+             key.startswith(k) for k in AFTER_TRAINING)
 
 
 def prepare(workdir, config_json):
@@ -62,14 +81,21 @@ def prepare(workdir, config_json):
   if os.path.exists(path):
     with open(path) as f:
       old = json.load(f)
-    diff = first_difference(old, json.loads(config_json))
-    if diff is not None and not _has_results(workdir):
+    diffs = differences(old, json.loads(config_json))
+    if diffs and not _has_results(workdir):
       # A run that failed before producing anything (e.g. its data was
       # missing) holds no result to protect: take the folder over.
       _write_atomic(path, config_json)
       return False
-    if diff is not None:
-      key, was, now = diff
+    if (diffs and not is_done(workdir) and
+        all(_after_training(key) for key, _, _ in diffs)):
+      for key, was, now in diffs:
+        print(f'resuming with {key}={now!r} (was {was!r}): read only after '
+              'training', flush=True)
+      _write_atomic(path, config_json)
+      return True
+    if diffs:
+      key, was, now = diffs[0]
       raise WorkdirError(
           f'--workdir {workdir} holds a run of another config '
           f'({key}: {was!r} there, {now!r} now); choose a new --workdir '

@@ -122,34 +122,15 @@ def test_nan_loss_stops_with_one_line_and_keeps_the_checkpoint(tmp_path):
   assert not workdir_lib.is_done(workdir)
 
 
-def _fake_npz(path, shape, per_class_train=200, per_class_test=20):
-  """A tiny synthetic data set: class c is a bright square at place c."""
-  rng = np.random.default_rng(0)
-  h, w, ch = shape
-
-  def make(n):
-    labels = np.repeat(np.arange(10), n)
-    images = rng.integers(0, 40, (len(labels), h, w, ch)).astype(np.uint8)
-    for i, c in enumerate(labels):
-      r, col = 4 + (c // 5) * 10, 2 + (c % 5) * 5
-      images[i, r:r + 6, col:col + 4] = 230
-    return images, labels
-
-  x_train, y_train = make(per_class_train)
-  x_test, y_test = make(per_class_test)
-  np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test,
-           y_test=y_test)
-  return str(path)
-
-
 @pytest.mark.parametrize('config_name, arg, shape', [
     ('classifier_mnist', 'rot,ce_drs,smoke', (28, 28, 1)),
     ('classifier_cifar10_lt', 'ldam_drw,smoke', (32, 32, 3)),
 ])
-def test_smoke_variants_of_the_tfds_configs(tmp_path, config_name, arg, shape):
+def test_smoke_variants_of_the_tfds_configs(tmp_path, fake_npz, config_name,
+                                            arg, shape):
   module = __import__(config_name)
   config = module.get_config(arg)
-  config.data.path = _fake_npz(tmp_path / 'fake.npz', shape)
+  config.data.path = fake_npz(shape)
   config_lib.validate(config, num_devices=jax.device_count())
   workdir = _start(config, tmp_path / 'run')
   classifier.run(config, workdir)

@@ -12,7 +12,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
+import munit_cifar10_lt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import munit_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
+import munit_mnist  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -71,6 +73,31 @@ def test_smoke_run_writes_everything(smoke_run):
   assert done['experiment'] == 'munit' and 'rot_tv_learned' in done
   assert 'Label preservation' in open(os.path.join(workdir,
                                                    'report.md')).read()
+
+
+@pytest.mark.parametrize('module, arg, shape', [
+    (munit_digits, 'bg,smoke', (28, 28, 1)),
+    (munit_digits, 'dil,smoke', (28, 28, 1)),
+    (munit_mnist, 'rot,smoke', (28, 28, 1)),
+    (munit_cifar10_lt, 'none,smoke', (32, 32, 3)),
+    (munit_cifar10_lt, 'brightness_contrast,smoke', (32, 32, 3)),
+])
+def test_smoke_variants_of_the_other_configs(tmp_path, fake_npz, module, arg,
+                                             shape):
+  config = module.get_config(arg)
+  if config.data.source != 'digits':
+    config.data.path = fake_npz(shape)  # stands in for TFDS
+  config_lib.validate(config, num_devices=jax.device_count())
+  workdir = _start(config, tmp_path / 'run')
+  munit.run(config, workdir)
+  results = json.load(open(os.path.join(workdir, 'results.json')))
+  assert results['iterations'] == config.munit.iterations
+  assert 0 <= results['labels']['restyled']['balanced_accuracy'] <= 1
+  recovered = set(results['recovery'] or {}) - {'rot_match'}
+  transform = config.data.transform
+  assert recovered == ({transform} if transform in ('rot', 'bg', 'dil')
+                       else set())
+  assert workdir_lib.is_done(workdir)
 
 
 def test_export_gives_a_pure_restyle_function(smoke_run):

@@ -169,3 +169,43 @@ def test_zero_discriminator_gradient_entry_gives_no_nan(initial):
   # The premise holds: those entries had zero gradient, so they stayed 0.
   for dis in state.params['dis'].values():
     assert np.all(dis['scale_0']['conv_out']['kernel'][:, :, 1, :] == 0)
+
+
+def test_unrolled_generator_gradient_matches_finite_differences(reference):
+  # K = 1: the generator's loss is scored at D_1(G) = one Adam step of D on
+  # G's own fakes, so its gradient carries a term through that step. Compare
+  # the directional derivative of the whole generator loss along a random
+  # direction with a central difference, in float64 (not jitted: tiny nets).
+  _, states, _ = reference
+  state = states[1]  # Adam moments are non-zero: the smooth part of Adam
+  statics = _statics(unroll_steps=1, unroll_checkpoint=False)
+  with jax.enable_x64(True):
+    to64 = lambda tree: jax.tree.map(
+        lambda x: jnp.asarray(x, jnp.float64)
+        if np.issubdtype(np.asarray(x).dtype, np.floating) else jnp.asarray(x),
+        tree)
+    gen, dis, dis_opt = (to64(state.params['gen']), to64(state.params['dis']),
+                         to64(state.opt_state['dis']))
+    images = {d: jnp.asarray(x, jnp.float64) / 127.5 - 1.0
+              for d, x in _batch(5).items()}
+    styles = to64(steps.random_styles(statics, jax.random.key(3), BATCH))
+    loss = lambda g: steps.gen_loss(statics, g, dis, dis_opt, images,
+                                    styles)[1]['g_adv']
+    leaves, treedef = jax.tree.flatten(gen)
+    rng = np.random.default_rng(0)
+    direction = treedef.unflatten(
+        [jnp.asarray(rng.standard_normal(x.shape)) for x in leaves])
+    grad = jax.grad(loss)(gen)
+    analytic = sum(float(jnp.vdot(g, v)) for g, v in
+                   zip(jax.tree.leaves(grad), jax.tree.leaves(direction)))
+    h = 1e-6  # larger steps cross ReLU kinks of the tiny nets
+    shifted = lambda t: jax.tree.map(lambda p, v: p + t * v, gen, direction)
+    numeric = (float(loss(shifted(h))) - float(loss(shifted(-h)))) / (2 * h)
+    assert analytic == pytest.approx(numeric, rel=1e-5)
+    # The unrolled term is not negligible: K = 0 gives another derivative.
+    plain = lambda g: steps.gen_loss(_statics(), g, dis, dis_opt, images,
+                                     styles)[1]['g_adv']
+    grad0 = jax.grad(plain)(gen)
+    analytic0 = sum(float(jnp.vdot(g, v)) for g, v in
+                    zip(jax.tree.leaves(grad0), jax.tree.leaves(direction)))
+    assert abs(analytic - analytic0) > 1e-3 * abs(analytic0)

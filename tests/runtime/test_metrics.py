@@ -48,6 +48,37 @@ def test_tensorboard_event_files(tmp_path):
   assert events[0].stat().st_size > 0
 
 
+def _events(path):
+  """Event protos of one TFRecord event file (no TensorBoard needed)."""
+  import struct  # pylint: disable=g-import-not-at-top
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  data, out, pos = path.read_bytes(), [], 0
+  while pos < len(data):
+    (length,) = struct.unpack('<Q', data[pos:pos + 8])
+    event = event_pb2.Event()
+    event.ParseFromString(data[pos + 12:pos + 12 + length])
+    out.append(event)
+    pos += 12 + length + 4
+  return out
+
+
+def test_resume_writes_a_tensorboard_purge_marker(tmp_path):
+  """A resumed writer's event file starts with SessionLog.START at the
+  first step after the checkpoint: TensorBoard then drops the interrupted
+  run's later points (as metrics.jsonl drops its lines)."""
+  import time  # pylint: disable=g-import-not-at-top
+  _write(tmp_path, [1, 2, 3, 4])
+  time.sleep(1.1)  # event file names carry the time in seconds
+  _write(tmp_path, [3, 4], resume_step=2)
+  first, second = sorted(tmp_path.glob('events.out.tfevents*'),
+                         key=lambda p: p.stat().st_mtime)
+  starts = [e for e in _events(second) if e.HasField('session_log')]
+  assert [(e.step, e.session_log.status) for e in starts] == [(3, 1)]
+  assert not any(e.HasField('session_log') for e in _events(first))
+  scalars = [e.step for e in _events(second) if e.HasField('summary')]
+  assert sorted(set(scalars)) == [3, 4]
+
+
 def test_read_returns_the_records(tmp_path):
   """read() gives the records in order; a workdir without the file gives []."""
   assert not metrics.read(str(tmp_path))

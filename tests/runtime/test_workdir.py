@@ -130,3 +130,25 @@ def test_an_unwritable_workdir_is_a_one_line_error(tmp_path):
   blocker.write_text('x')
   with pytest.raises(errors.WorkdirError, match='cannot write'):
     workdir.prepare(str(blocker / 'run'), _json(CONFIG))
+
+
+def _munit(probe_steps=2000, iterations=10):
+  return {'munit': {'iterations': iterations, 'probe_steps': probe_steps,
+                    'eval_styles': 10}, 'seed': 0}
+
+
+def test_evaluation_keys_may_change_while_a_run_is_unfinished(tmp_path,
+                                                              capsys):
+  """An unfinished run resumes with new after-training keys (kept in
+  config.json); a training key or a finished run still refuses."""
+  workdir.prepare(str(tmp_path), _json(_munit()))
+  (tmp_path / 'metrics.jsonl').write_text('{}\n')
+  assert workdir.prepare(str(tmp_path), _json(_munit(probe_steps=500)))
+  assert 'munit.probe_steps=500 (was 2000)' in capsys.readouterr().out
+  saved = json.loads((tmp_path / workdir.CONFIG_FILE).read_text())
+  assert saved['munit']['probe_steps'] == 500
+  with pytest.raises(errors.WorkdirError, match='munit.iterations'):
+    workdir.prepare(str(tmp_path), _json(_munit(500, iterations=20)))
+  workdir.mark_done(str(tmp_path), {})
+  with pytest.raises(errors.WorkdirError, match='munit.probe_steps'):
+    workdir.prepare(str(tmp_path), _json(_munit(probe_steps=100)))
