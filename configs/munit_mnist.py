@@ -17,13 +17,11 @@ styles and label preservation with an oracle ResNet-20 probe (1,000 steps).
 Without the .npz it reads TFDS 'mnist' (needs a prepared TFDS data_dir, or
 --config.data.download=True with internet).
 
-Speed, measured with 30 iterations on the real MNIST file on a 2-core CPU
-shared with other jobs (load average ~4): 1.18 iterations/s after a 22 s
-first iteration (compilation), so the 10,000 iterations take ~2.4 h on such
-a CPU (not run here), plus the probe and evaluation; use an accelerator.
-    python launch.py --config configs/munit_mnist.py:rot \
-        --config.data.path=/tmp/gitjax-data/mnist.npz --workdir /tmp/m30 \
-        --config.munit.iterations=30 --config.munit.evaluate=False
+Measured (seed 0, 2-core CPU, the first command): 1.29 iterations/s,
+6,284 s training, 1,426 s evaluation. The styles change stroke thickness
+and texture but do not rotate: rotation recovery TV 0.944 (true rotations
+0.038), labels kept 0.900 (probe on real rotated images 0.972). Use an
+accelerator for bg/dil.
 """
 from gitjax import config_base
 
