@@ -26,7 +26,7 @@ from gitjax.errors import WorkdirError
 
 CONFIG_FILE = 'config.json'
 DONE_FILE = 'done.json'
-# Dotted keys (or prefixes ending in '.') read only after the last training
+# Dotted keys (or prefixes ending in '.' or '_') read only after the last training
 # step; changing them cannot make a resumed run differ from an uninterrupted
 # one of the new config.
 AFTER_TRAINING = ('munit.evaluate', 'munit.eval_images_per_class',
@@ -87,15 +87,18 @@ def prepare(workdir, config_json):
       # missing) holds no result to protect: take the folder over.
       _write_atomic(path, config_json)
       return False
-    if (diffs and not is_done(workdir) and
-        all(_after_training(key) for key, _, _ in diffs)):
+    # An unfinished run may take new after-training keys; the error names
+    # a key that blocks the resume, not one that would have been accepted.
+    blocking = diffs if is_done(workdir) else [
+        d for d in diffs if not _after_training(d[0])]
+    if diffs and not blocking:
       for key, was, now in diffs:
         print(f'resuming with {key}={now!r} (was {was!r}): read only after '
               'training', flush=True)
       _write_atomic(path, config_json)
       return True
-    if diffs:
-      key, was, now = diffs[0]
+    if blocking:
+      key, was, now = blocking[0]
       raise WorkdirError(
           f'--workdir {workdir} holds a run of another config '
           f'({key}: {was!r} there, {now!r} now); choose a new --workdir '

@@ -132,9 +132,9 @@ def test_an_unwritable_workdir_is_a_one_line_error(tmp_path):
     workdir.prepare(str(blocker / 'run'), _json(CONFIG))
 
 
-def _munit(probe_steps=2000, iterations=10):
+def _munit(probe_steps=2000, iterations=10, eval_styles=10):
   return {'munit': {'iterations': iterations, 'probe_steps': probe_steps,
-                    'eval_styles': 10}, 'seed': 0}
+                    'eval_styles': eval_styles}, 'seed': 0}
 
 
 def test_evaluation_keys_may_change_while_a_run_is_unfinished(tmp_path,
@@ -149,6 +149,9 @@ def test_evaluation_keys_may_change_while_a_run_is_unfinished(tmp_path,
   assert saved['munit']['probe_steps'] == 500
   with pytest.raises(errors.WorkdirError, match='munit.iterations'):
     workdir.prepare(str(tmp_path), _json(_munit(500, iterations=20)))
+  # munit.eval_styles sorts first but would be accepted: name the blocker.
+  with pytest.raises(errors.WorkdirError, match='munit.iterations'):
+    workdir.prepare(str(tmp_path), _json(_munit(500, 20, eval_styles=5)))
   workdir.mark_done(str(tmp_path), {})
   with pytest.raises(errors.WorkdirError, match='munit.probe_steps'):
     workdir.prepare(str(tmp_path), _json(_munit(probe_steps=100)))
