@@ -49,8 +49,18 @@ _RULES = (
     ('data.scale_min', _positive, 'a number > 0'),
     ('data.scale_max', _positive, 'a number >= scale_min'),
     ('data.translate', _non_negative, 'a number >= 0 (pixels)'),
-    ('method', lambda v: v in config_base.METHODS,
-     'one of ' + ', '.join(config_base.METHODS)),
+    ('method', lambda v: v in config_base.ALL_METHODS,
+     'one of ' + ', '.join(config_base.ALL_METHODS)),
+    ('methods', lambda v: len(v) > 0 and len(set(v)) == len(v) and all(
+        m in config_base.ALL_METHODS for m in v),
+     'a non-empty tuple of distinct methods from ' +
+     ', '.join(config_base.ALL_METHODS)),
+    ('num_instances', _at_least_one, 'an integer >= 1'),
+    ('git.mode', lambda v: v in ('half_batch', 'threshold'),
+     "one of 'half_batch', 'threshold'"),
+    ('git.threshold_k', _at_least_one, 'an integer >= 1'),
+    ('git.start_epoch', lambda v: v >= -1,
+     'an epoch >= 0, or -1 for one epoch after the first lr drop'),
     ('model.arch', lambda v: v in ('resnet', 'conv4'),
      "one of 'resnet', 'conv4'"),
     ('model.depth', lambda v: v >= 8 and (v - 2) % 6 == 0,
@@ -103,6 +113,8 @@ _RULES = (
     ('munit.unroll_steps', _non_negative, 'an integer >= 0 (0 = no unrolling)'),
     ('munit.unroll_eps_root', _positive,
      'a number > 0 (e.g. 1e-8; 0 gives NaN meta-gradients)'),
+    ('munit.restyle_decoder', lambda v: v in ('a', 'b'),
+     "'a' (GIT's a -> a re-styling) or 'b' (MUNIT's a -> b)"),
     ('munit.sample_every', _at_least_one, 'an integer >= 1'),
     ('munit.sample_rows', _at_least_one, 'an integer >= 1'),
     ('munit.num_styles', _at_least_one, 'an integer >= 1'),
@@ -215,11 +227,58 @@ def validate(config, num_devices=None):
                         f'use {allowed}')
   _check_data(config.data)
   if config.experiment == 'classifier':
-    _check_classifier(config)
+    _check_classifier(config, config.method)
+    if not config_base.method_parts(config.method)[3]:
+      _check_git_unused(config)
+  if config.experiment == 'git':
+    for method in config.methods:
+      _check_classifier(config, method)
   _check_batches(config, num_devices)
 
 
-def _check_classifier(config):
+def _check_git_unused(config):
+  """A classifier without GIT must not carry GIT settings it would ignore."""
+  defaults = config_base.git()
+  for key in defaults:
+    if config.git[key] != defaults[key]:
+      raise ConfigError(
+          f'config.git.{key}={config.git[key]!r} is only read by GIT methods, '
+          f'but method={config.method!r}: use {config.method}_git or drop it')
+
+
+def git_start_epoch(train, git):
+  """The first epoch with GIT batches, or None when the recipe has none:
+  one epoch after the deferred switch (by default the first lr drop), as
+  GIT's code (0-based epoch > first decay epoch), unless git.start_epoch."""
+  if git.start_epoch >= 0:
+    return git.start_epoch
+  if train.deferred_epoch >= 0:
+    return train.deferred_epoch + 1
+  if train.decay_epochs:
+    return train.decay_epochs[0] + 1
+  return None
+
+
+def _check_git_method(config, method):
+  start = git_start_epoch(config.train, config.git)
+  if start is None:
+    raise ConfigError(
+        f'method={method!r} starts GIT one epoch after the first lr drop, but '
+        'train.decay_epochs is empty and train.deferred_epoch is -1: set '
+        'train.deferred_epoch or git.start_epoch')
+  if start >= config.train.epochs:
+    raise ConfigError(
+        f'method={method!r} would start GIT at epoch {start}, but '
+        f'train.epochs={config.train.epochs}: set git.start_epoch below it '
+        'or train longer')
+  if config.experiment == 'classifier' and not config.git.munit_workdir:
+    raise ConfigError(
+        f'method={method!r} re-styles with a trained MUNIT: set '
+        'config.git.munit_workdir=DIR (a finished munit run), or run the '
+        'whole study with experiment git (configs/git_*.py)')
+
+
+def _check_classifier(config, method):
   train = config.train
   if len(train.decay_factors) != len(train.decay_epochs):
     raise ConfigError(
@@ -230,9 +289,11 @@ def _check_classifier(config):
     raise ConfigError(
         f'config.train.decay_epochs={tuple(train.decay_epochs)} must lie below '
         f'train.epochs={train.epochs}')
-  loss, rule, oracle = config_base.METHODS[config.method]
+  loss, rule, oracle, git = config_base.method_parts(method)
+  if git:
+    _check_git_method(config, method)
   if loss == 'ldam' and config.model.arch != 'resnet':
-    raise ConfigError(f'method={config.method!r} needs the cosine head of '
+    raise ConfigError(f'method={method!r} needs the cosine head of '
                       "model.arch='resnet'; use a ce/focal method with conv4")
   if train.deferred_epoch >= train.epochs:
     raise ConfigError(f'config.train.deferred_epoch={train.deferred_epoch} '
@@ -242,11 +303,11 @@ def _check_classifier(config):
                       'each evaluation, but train.eval_every_epochs=0: set it')
   if rule in ('drs', 'drw') and train.deferred_epoch == -1 and (
       not train.decay_epochs):
-    raise ConfigError(f'method={config.method!r} switches at the first lr '
+    raise ConfigError(f'method={method!r} switches at the first lr '
                       'drop but train.decay_epochs is empty: set '
                       'train.deferred_epoch')
   if oracle and config.data.transform in ('', 'none'):
-    raise ConfigError(f'method={config.method!r} applies the true transform '
+    raise ConfigError(f'method={method!r} applies the true transform '
                       'on the fly: set config.data.transform')
 
 
@@ -286,6 +347,16 @@ def transform_spec(data):
 def _check_batches(config, num_devices):
   if num_devices is None:
     return
+  methods = (config.methods if config.experiment == 'git' else
+             (config.method,) if config.experiment == 'classifier' else ())
+  git = [m for m in methods if config_base.method_parts(m)[3]]
+  half = config.train.batch_size // 2 if git else 0
+  if git and half % num_devices:
+    raise ConfigError(
+        f'config.train.batch_size={config.train.batch_size}: {git[0]} '
+        f're-styles batch_size // 2 = {half} images per step, which must be '
+        f'a multiple of the {num_devices} devices; use e.g. '
+        f'{2 * num_devices * max(1, half // num_devices)}')
   for key in flat_keys(config):
     if key.endswith('batch_size'):
       value = _get(config, key)

@@ -7,7 +7,7 @@ run ignores. `gitjax/config.py` checks every value before a run starts.
 """
 import ml_collections
 
-EXPERIMENTS = ('dataset', 'classifier', 'munit', 'unrolled_ring')
+EXPERIMENTS = ('dataset', 'classifier', 'munit', 'unrolled_ring', 'git')
 
 # method -> (loss, sampling rule, oracle). Sampling rules: 'erm' (uniform
 # shuffle), 'rs' (class-balanced resampling), 'rw' (effective-number
@@ -28,6 +28,22 @@ METHODS = {
     'oracle': ('ce', 'erm', True),
     'oracle_drs': ('ce', 'drs', True),
 }
+
+# GIT (Zhou et al. 2022): METHOD + '_git' trains as METHOD and, from one
+# epoch after the first lr drop, replaces part of each batch by re-stylings
+# of a frozen MUNIT generator (config section `git`). Not for the oracle,
+# which already sees the true transformation.
+GIT_SUFFIX = '_git'
+GIT_METHODS = tuple(name + GIT_SUFFIX for name, (_, _, oracle) in
+                    METHODS.items() if not oracle)
+ALL_METHODS = tuple(METHODS) + GIT_METHODS
+
+
+def method_parts(method):
+  """(loss, sampling rule, oracle, git) of a method name of ALL_METHODS."""
+  git = method.endswith(GIT_SUFFIX)
+  loss, rule, oracle = METHODS[method[:-len(GIT_SUFFIX)] if git else method]
+  return loss, rule, oracle, git
 
 
 def data():
@@ -111,6 +127,16 @@ def invariance():
   return i
 
 
+def git():
+  """GIT augmentation of the classifier (methods ending in '_git')."""
+  g = ml_collections.ConfigDict()
+  g.mode = 'half_batch'      # 'half_batch' (GIT's code) or 'threshold' (the paper's Algorithm 1)
+  g.threshold_k = 500        # threshold: class of size n re-styled w.p. max((K - n) / (K - n_min), 0)
+  g.start_epoch = -1         # first GIT epoch (-1 = one epoch after the first lr drop / deferred switch)
+  g.munit_workdir = ''       # finished MUNIT run to re-style with ('' in a git run = train one per instance)
+  return g
+
+
 def mnist_k49(d, transform):
   """The paper's Kuzushiji-49 protocol applied to MNIST (TFDS 'mnist', or a
   local file through data.path): Zipf tail, alpha 2, n_max 4800, n_min 5."""
@@ -190,6 +216,7 @@ def munit():
   m.unroll_steps = 0         # K: G's adversarial loss at D unrolled K steps (0 = MUNIT)
   m.unroll_eps_root = 1e-8   # eps_root of the unrolled Adam (> 0, else NaN meta-gradients)
   m.unroll_checkpoint = True # rematerialise the unrolled steps (less memory)
+  m.restyle_decoder = 'a'    # re-styling decodes with net 'a' (GIT: a -> a) or 'b' (MUNIT a -> b)
   m.sample_every = 1000      # iterations between sample grids in figures/
   m.sample_rows = 10         # sample grid rows (images of classes spread over the tail)
   m.num_styles = 8           # random styles per sample grid row
@@ -280,10 +307,19 @@ def get_base(experiment):
   c.data = data()
   c.run = run_options()
   if experiment == 'classifier':
-    c.method = 'ce'          # a key of METHODS: ce, ce_drs, ldam_drw, oracle, ...
+    c.method = 'ce'          # a key of METHODS: ce, ce_drs, ldam_drw, oracle, ...; + '_git' for GIT
     c.model = model()
     c.train = train()
     c.invariance = invariance()
+    c.git = git()
+  elif experiment == 'git':
+    c.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')  # one classifier per method
+    c.num_instances = 1      # long-tailed instances (seeds seed, seed+1, ...): mean +- std
+    c.munit = munit()
+    c.model = model()
+    c.train = train()
+    c.invariance = invariance()
+    c.git = git()
   elif experiment == 'munit':
     c.munit = munit()
   elif experiment == 'unrolled_ring':

@@ -61,7 +61,8 @@ def evaluate(workdir, name=None, transform=None, images_per_class=None,
   # The model, its input statistics and its state come from the data set it
   # was trained on; only the test set and eKLD use the requested transform.
   train_data = build.build(trained.data, trained.seed)
-  plan, _, statics, state = classifier.setup(trained, train_data, mesh)
+  plan, _, statics, state, _ = classifier.setup(trained, train_data, mesh,
+                                                with_git=False)
   data = (train_data if config.data.transform == trained.data.transform else
           build.build(config.data, config.seed))
   checkpointer = checkpoint_lib.Checkpointer(

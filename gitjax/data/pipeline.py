@@ -26,19 +26,21 @@ class UniformSampler:
   epoch; step s takes positions [s*B, (s+1)*B) of it.
   """
 
-  def __init__(self, num_examples, batch_size, seed):
+  def __init__(self, num_examples, batch_size, seed, stream=0):
     if num_examples < 1:
       raise ValueError('UniformSampler needs at least one example')
     self.num_examples = num_examples
     self.batch_size = batch_size
     self.seed = seed
+    self.stream = stream
 
   @functools.lru_cache(maxsize=4)
   def _permutation(self, epoch):
     # Stream namespace 0: apart from the class-balanced draws (1) and from
-    # the data set's own [seed, purpose] streams.
-    return np.random.default_rng([self.seed, 0, epoch]).permutation(
-        self.num_examples)
+    # the data set's own [seed, purpose] streams. `stream` > 0 gives an
+    # independent sampler of the same kind (GIT's second draw).
+    key = [self.seed, 0, epoch] + ([self.stream] if self.stream else [])
+    return np.random.default_rng(key).permutation(self.num_examples)
 
   def epoch(self, step):
     """Epochs completed (fractional) after `step` steps."""
@@ -58,7 +60,8 @@ class ClassBalancedSampler:
   """Class-balanced sampling with replacement: a class uniformly at random,
   then one of its images uniformly at random."""
 
-  def __init__(self, labels, batch_size, seed, num_classes=None):
+  def __init__(self, labels, batch_size, seed, num_classes=None, stream=0):
+    self.stream = stream
     num_classes = num_classes or int(labels.max()) + 1
     self.by_class = [np.flatnonzero(labels == c) for c in range(num_classes)]
     self.present = np.array([c for c in range(num_classes)
@@ -72,7 +75,8 @@ class ClassBalancedSampler:
 
   def indices(self, step):
     # Stream 1 keeps these draws apart from UniformSampler's permutations.
-    rng = np.random.default_rng([self.seed, 1, step])
+    rng = np.random.default_rng([self.seed, 1, step] +
+                                ([self.stream] if self.stream else []))
     classes = self.present[rng.integers(len(self.present),
                                         size=self.batch_size)]
     out = np.empty(self.batch_size, np.int64)

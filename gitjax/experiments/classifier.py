@@ -21,13 +21,17 @@ import time
 import jax
 import numpy as np
 
+from gitjax import config as config_lib
 from gitjax import config_base
 from gitjax import invariance
 from gitjax import losses
 from gitjax import report
+from gitjax import errors
 from gitjax.data import build
 from gitjax.data import pipeline
 from gitjax.experiments import classifier_report
+from gitjax.experiments import munit
+from gitjax.experiments import munit_steps
 from gitjax.experiments import classifier_steps as steps
 from gitjax.runtime import checkpoint as checkpoint_lib
 from gitjax.runtime import metrics as metrics_lib
@@ -40,7 +44,8 @@ class Plan:
   """Step counts, phase switch and per-phase inputs derived from a config."""
 
   def __init__(self, config, data):
-    self.loss, self.rule, self.oracle = config_base.METHODS[config.method]
+    self.loss, self.rule, self.oracle, self.git = config_base.method_parts(
+        config.method)
     t = config.train
     self.num_examples = len(data.y_train)
     self.steps_per_epoch = max(1, math.ceil(self.num_examples / t.batch_size))
@@ -63,6 +68,35 @@ class Plan:
         False: {'class_weights': ones, 'margins': margins},
         True: {'class_weights': effective, 'margins': margins},
     }
+    self.git_start_epoch = self.git_start_step = None
+    if self.git:
+      g = config.git
+      self.git_start_epoch = config_lib.git_start_epoch(t, g)
+      self.git_start_step = self.git_start_epoch * self.steps_per_epoch
+      self.git_batch = t.batch_size // 2
+      # GIT's sources: a second draw of the current phase's sampler, on
+      # streams of their own.
+      self.git_uniform = pipeline.UniformSampler(
+          self.num_examples, t.batch_size, config.seed, stream=1)
+      self.git_balanced = pipeline.ClassBalancedSampler(
+          data.y_train, t.batch_size, config.seed, data.num_classes, stream=1)
+      present = data.class_sizes[data.class_sizes > 0]
+      if g.mode == 'threshold' and g.threshold_k <= present.min():
+        raise errors.ConfigError(
+            f'config.git.threshold_k={g.threshold_k} must exceed the smallest '
+            f'class size n_min={int(present.min())} (else no class is '
+            're-styled): use a larger K')
+      self.git_keep_prob = steps.git_keep_probabilities(
+          data.class_sizes, g.mode, g.threshold_k)
+
+  def git_on(self, step):
+    return self.git and step >= self.git_start_step
+
+  def source_indices(self, step):
+    """Indices of the GIT sources of `step` (B // 2 of them)."""
+    sampler = (self.git_balanced if self.resampling(step) else
+               self.git_uniform)
+    return sampler.indices(step)[:self.git_batch]
 
   def resampling(self, step):
     return self.rule == 'rs' or (self.rule == 'drs' and
@@ -86,8 +120,9 @@ def _channel_stats(images):
   return tuple(float(v) for v in x.mean(0)), tuple(float(v) for v in std)
 
 
-def setup(config, data, mesh):
-  """Model, optimiser, statics and a fresh replicated state for a run."""
+def setup(config, data, mesh, with_git=True):
+  """Model, optimiser, statics, a fresh replicated state and, for a GIT
+  method (unless `with_git` is False: evaluation only), the generator."""
   plan = Plan(config, data)
   t = config.train
   model = steps.build_model(config.model.arch, config.model.depth,
@@ -97,14 +132,33 @@ def setup(config, data, mesh):
                                t.decay_epochs, t.decay_factors)
   tx = steps.make_optimizer(schedule, t.momentum, t.weight_decay)
   mean, std = _channel_stats(data.x_train)
+  git_spec, git_params = None, None
+  if plan.git and with_git:
+    git_spec, git_params = load_git(config, data, plan, mesh)
   statics = steps.Statics(
       model=model, tx=tx, loss=plan.loss, ldam_scale=t.ldam_scale,
       focal_gamma=t.focal_gamma, mean=mean, std=std, crop_flip=t.crop_flip,
-      oracle=data.transform if plan.oracle else None, seed=config.seed)
+      oracle=data.transform if plan.oracle else None, seed=config.seed,
+      git=git_spec)
   state = steps.init_state(model, tx, data.image_shape,
                            jax.random.key(config.seed))
   state = jax.device_put(state, pipeline.replicated(mesh))
-  return plan, schedule, statics, state
+  return plan, schedule, statics, state, git_params
+
+
+def load_git(config, data, plan, mesh):
+  """(GitSpec, replicated {'gen', 'keep_prob'}) of the frozen generator in
+  config.git.munit_workdir: only the networks a re-styling reads."""
+  workdir = config.git.munit_workdir
+  munit.check_generator(workdir, data.image_shape)
+  gen_statics, gen_params = munit.load_generator(workdir)
+  decoder = 'a'  # GIT's code loads only net a and re-styles a -> a
+  gen_params = {net: gen_params[net]
+                for net in munit_steps.restyle_nets(gen_statics, decoder)}
+  spec = steps.GitSpec(mode=config.git.mode, generator=gen_statics,
+                       decoder=decoder, source_flip=config.train.crop_flip)
+  params = {'gen': gen_params, 'keep_prob': plan.git_keep_prob}
+  return spec, jax.device_put(params, pipeline.replicated(mesh))
 
 
 def _mean_scalars(window):
@@ -114,18 +168,29 @@ def _mean_scalars(window):
 
 def train(config, workdir, data, mesh):
   """Trains (resuming from the last checkpoint) and returns (state, speed)."""
-  plan, schedule, statics, state = setup(config, data, mesh)
+  plan, schedule, statics, state, git_params = setup(config, data, mesh)
   replicated = pipeline.replicated(mesh)
   checkpointer, writer, state, start = resume.start(
       workdir, state, config.run.keep_checkpoints)
   step_fn = steps.jit_train_step(statics, replicated,
                                  pipeline.batch_sharding(mesh))
+  git_step_fn = (steps.jit_git_train_step(
+      statics, replicated, pipeline.batch_sharding(mesh)) if plan.git else
+                 None)
   # Both phases' loss inputs live on the devices; a step picks one by phase.
   loss_params = {reweight: jax.device_put(params, replicated)
                  for reweight, params in plan.loss_params_by_phase.items()}
   arrays = {'image': data.x_train_clean if plan.oracle else data.x_train,
             'label': data.y_train}
-  make_batch = lambda step: pipeline.take(arrays, plan.indices(step))
+
+  def make_batch(step):
+    batch = pipeline.take(arrays, plan.indices(step))
+    if plan.git_on(step):
+      source = plan.source_indices(step)
+      batch['source_image'] = data.x_train[source]
+      batch['source_label'] = data.y_train[source]
+    return batch
+
   progress = progress_lib.Progress(plan.total_steps, config.train.batch_size,
                                    start)
   eval_every = config.train.eval_every_epochs * plan.steps_per_epoch
@@ -139,8 +204,16 @@ def train(config, workdir, data, mesh):
       for step in range(start, plan.total_steps):
         batch = next(batches)
         t0 = time.time()
-        state, metrics = step_fn(state, batch,
-                                 loss_params[plan.reweighting(step)])
+        if plan.git_on(step):
+          state, metrics = git_step_fn(state, batch,
+                                       loss_params[plan.reweighting(step)],
+                                       git_params)
+          metrics = dict(metrics)
+        else:
+          state, metrics = step_fn(state, batch,
+                                   loss_params[plan.reweighting(step)])
+          if plan.git:  # one set of keys in every logged window
+            metrics = dict(metrics, git_fraction=0.0)
         if step == start:
           jax.block_until_ready(state)
           speed['compile_and_first_step_s'] = time.time() - t0
@@ -272,13 +345,20 @@ def measure_invariance(config, data, state, statics):
       images_per_batch=inv.images_per_batch)
 
 
-def run(config, workdir):
-  """Trains, evaluates, measures invariance and writes the report."""
+def run(config, workdir, data=None):
+  """Trains, evaluates, measures invariance and writes the report.
+
+  `data`: the data set `config.data` describes, when the caller has built
+  it already (the git experiment).
+  """
   if workdir_lib.is_done(workdir):
     print(f'{workdir} already holds this finished run; nothing to do')
     return
-  data = build.build(config.data, config.seed)
+  data = data or build.build(config.data, config.seed)
   mesh = pipeline.make_mesh()
+  if config_base.method_parts(config.method)[3]:  # bad GIT input: before work
+    munit.check_generator(config.git.munit_workdir, data.image_shape)
+    Plan(config, data)
   report.preview_grid(
       os.path.join(workdir_lib.subdir(workdir, 'figures'), 'train_preview.png'),
       data.x_train, data.y_train, data.class_order, data.class_sizes,

@@ -35,6 +35,12 @@ def write(config, workdir, data, plan, test, inv, speed):
       'steps': plan.total_steps,
       'steps_per_epoch': plan.steps_per_epoch,
       'switch_epoch': plan.switch_epoch if plan.rule in ('drs', 'drw') else None,
+      'git': ({'mode': config.git.mode, 'start_epoch': plan.git_start_epoch,
+               'munit_workdir': config.git.munit_workdir,
+               'threshold_k': (config.git.threshold_k if
+                               config.git.mode == 'threshold' else None),
+               'keep_prob': plan.git_keep_prob.tolist()}
+              if plan.git else None),
       'speed': speed,
       'devices': _devices(),
       'command': workdir_lib.command_line(),
@@ -86,6 +92,13 @@ def _write_markdown(workdir, results, per_class, with_invariance):
       f'**{results["balanced_accuracy"]:.4f}** (plain accuracy '
       f'{results["accuracy"]:.4f})',
   ]
+  if results['git']:
+    g = results['git']
+    lines.append(f'- GIT ({g["mode"]}) from epoch {g["start_epoch"]}: the '
+                 'last batch_size // 2 examples re-styled by the MUNIT in '
+                 f'`{g["munit_workdir"]}`'
+                 + (f', kept with probability max((K - n) / (K - n_min), 0),'
+                    f' K = {g["threshold_k"]}' if g['threshold_k'] else ''))
   if results['best_on_validation']:
     b = results['best_on_validation']
     lines.append(f'- best model on the validation split (step {b["step"]}, '

@@ -5,6 +5,14 @@ function, jitted once with the state donated, and sharded over all devices by
 jit + NamedSharding: parameters replicated, the batch split along 'data'.
 BN statistics are computed over the global batch, so 1 and N devices give
 the same result.
+
+`git_train_step(state, batch, loss_params, git_params, *, statics)` is the
+same step with GIT (Zhou et al. 2022) in the same compiled program: the
+frozen MUNIT generator's parameters are an input (`git_params['gen']`), the
+last batch_size // 2 examples of the batch are replaced by re-stylings of an
+independently drawn source batch (`batch['source_image']`, labels kept), and
+the mixed batch takes one train-mode forward pass (BN statistics of the
+mixed batch) and the usual loss over all of it.
 """
 import dataclasses
 import functools
@@ -19,6 +27,7 @@ from flax import struct
 
 from gitjax import losses
 from gitjax.data import transforms
+from gitjax.experiments import munit_steps
 from gitjax.models import conv4
 from gitjax.models import resnet
 
@@ -44,6 +53,17 @@ class Statics:
   crop_flip: bool
   oracle: Any = None            # TransformSpec applied on the fly, or None
   seed: int = 0
+  git: Any = None               # GitSpec of the GIT step, or None
+
+
+@dataclasses.dataclass(frozen=True)
+class GitSpec:
+  """The fixed part of GIT's augmentation (the generator's parameters and
+  the per-class keep probabilities are inputs of the step)."""
+  mode: str                     # 'half_batch' or 'threshold'
+  generator: Any                # munit_steps.Statics of the frozen generator
+  decoder: str = 'a'            # re-style a -> a (GIT) or a -> b
+  source_flip: bool = False     # random h-flips of the sources (CIFAR)
 
 
 def train_key(seed):
@@ -148,7 +168,78 @@ def train_step(state, batch, loss_params, *, statics):
   """One SGD step on a (sharded) batch. Returns (new state, metrics)."""
   rng = jax.random.fold_in(train_key(statics.seed), state.step)
   x = prepare_images(statics, batch['image'], rng)
+  return _update(state, x, batch['label'], loss_params, statics)
+
+
+def git_keep_probabilities(class_sizes, mode, threshold_k):
+  """Per class, the probability that a re-styling of that class replaces
+  the real example at its position: 1 in 'half_batch' mode; in 'threshold'
+  mode (the paper's Algorithm 1) max((K - n_y) / (K - n_min), 0)."""
+  sizes = np.asarray(class_sizes, np.float64)
+  if mode == 'half_batch':
+    return np.ones(len(sizes), np.float32)
+  n_min = sizes[sizes > 0].min()
+  return np.maximum((threshold_k - sizes) / (threshold_k - n_min),
+                    0.0).astype(np.float32)
+
+
+def git_images(statics, batch, git_params, rng):
+  """The mixed batch of a GIT step: (normalised images [B, H, W, C], labels
+  [B], fraction of the batch that is generated).
+
+  The first B - B // 2 examples are the real batch (oracle, crop and flip
+  as in a plain step); each of the last B // 2 is a re-styling of the
+  source at that position (one style s ~ N(0, I) each, source label), kept
+  with the keep probability of its class (always in 'half_batch' mode),
+  else the real example stays. Re-stylings are (g + 1) / 2 in pixel scale,
+  not rounded or clamped, normalised like real images; sources are never
+  cropped.
+  """
+  git = statics.git
+  rng_real, rng_flip, rng_style, rng_keep = jax.random.split(rng, 4)
+  real = prepare_images(statics, batch['image'], rng_real)    # [B, H, W, C]
   labels = batch['label']
+  sources = munit_steps.to_unit(batch['source_image'])        # [B // 2, ...]
+  source_labels = batch['source_label']
+  n = sources.shape[0]
+  if git.source_flip:
+    flip = jax.random.bernoulli(rng_flip, 0.5, (n,))
+    sources = jnp.where(flip[:, None, None, None], sources[:, :, ::-1],
+                        sources)
+  styles = jax.random.normal(rng_style, (n, git.generator.style_dim))
+  generated = munit_steps.restyle(git.generator, git_params['gen'], sources,
+                                  styles, git.decoder)
+  generated = normalize((generated + 1.0) * 127.5, statics.mean, statics.std)
+  keep = jax.random.bernoulli(rng_keep,
+                              git_params['keep_prob'][source_labels])
+  tail = real.shape[0] - n
+  mixed = jnp.where(keep[:, None, None, None], generated, real[tail:])
+  mixed_labels = jnp.where(keep, source_labels, labels[tail:])
+  x = jnp.concatenate([real[:tail], mixed])
+  y = jnp.concatenate([labels[:tail], mixed_labels])
+  return x, y, jnp.sum(keep) / real.shape[0]
+
+
+def git_train_step(state, batch, loss_params, git_params, *, statics):
+  """One SGD step with GIT re-stylings in the batch (see git_images).
+
+  Args:
+    state: TrainState.
+    batch: {'image' [B, ...], 'label' [B], 'source_image' [B // 2, ...],
+      'source_label' [B // 2]}, uint8 images in pixel scale.
+    loss_params: as train_step.
+    git_params: {'gen': the generator networks restyle reads,
+      'keep_prob': float [C]}.
+    statics: Statics with a GitSpec.
+  """
+  rng = jax.random.fold_in(train_key(statics.seed), state.step)
+  x, labels, fraction = git_images(statics, batch, git_params, rng)
+  state, metrics = _update(state, x, labels, loss_params, statics)
+  return state, dict(metrics, git_fraction=fraction)
+
+
+def _update(state, x, labels, loss_params, statics):
+  """The SGD update on normalised images x and their labels."""
 
   def loss_fn(params):
     logits, updates = statics.model.apply(
@@ -177,6 +268,17 @@ def jit_train_step(statics, state_sharding, batch_sharding):
   return jax.jit(
       functools.partial(train_step, statics=statics),
       in_shardings=(state_sharding, batch_sharding, replicated),
+      out_shardings=(state_sharding, replicated),
+      donate_argnums=0)
+
+
+def jit_git_train_step(statics, state_sharding, batch_sharding):
+  """git_train_step jitted once for this run, state donated; the generator
+  parameters are a replicated input, not a constant of the program."""
+  replicated = state_sharding
+  return jax.jit(
+      functools.partial(git_train_step, statics=statics),
+      in_shardings=(state_sharding, batch_sharding, replicated, replicated),
       out_shardings=(state_sharding, replicated),
       donate_argnums=0)
 

@@ -127,13 +127,15 @@ class Sampler:
         rng_styles, (config.munit.num_styles, statics.style_dim))
     self.rng_interp = rng_interp
     self.interp_steps = config.munit.interp_steps
+    self.decoder = config.munit.restyle_decoder
 
   def restyle_grid(self, gen_params):
     """(reconstructions [R, ...], re-stylings [R, S, ...]) as numpy."""
     r, s = len(self.sources), len(self.styles)
     images = np.repeat(self.sources, s, axis=0)
     styles = jnp.tile(self.styles, (r, 1))
-    out = steps.jit_restyle(self.statics)(gen_params, images, styles)
+    out = steps.jit_restyle(self.statics, self.decoder)(gen_params, images,
+                                                        styles)
     recon = steps.jit_reconstruct(self.statics)(gen_params, self.sources)
     return (np.asarray(recon),
             np.asarray(out).reshape((r, s) + self.sources.shape[1:]))
@@ -150,7 +152,7 @@ class Sampler:
     ends = jax.random.normal(self.rng_interp, (2, r, self.statics.style_dim))
     weights = jnp.linspace(0.0, 1.0, t)[None, :, None]  # [1, T, 1]
     styles = (1 - weights) * ends[0][:, None] + weights * ends[1][:, None]
-    out = steps.jit_restyle(self.statics)(
+    out = steps.jit_restyle(self.statics, self.decoder)(
         gen_params, np.repeat(self.sources, t, axis=0),
         styles.reshape(r * t, -1))
     frames = np.asarray(out).reshape((r, t) + self.sources.shape[1:])
@@ -238,7 +240,7 @@ def train(config, workdir, data, mesh):
 def evaluate(config, data, statics, gen_params, mesh):
   """Transform recovery and label preservation (see learned_transform)."""
   m = config.munit
-  restyle = make_restyler(statics, gen_params)
+  restyle = make_restyler(statics, gen_params, m.restyle_decoder)
   rng_recovery, rng_labels = jax.random.split(
       jax.random.fold_in(jax.random.key(config.seed), _PURPOSE_EVAL))
   idx = np.concatenate([np.flatnonzero(data.y_test == c)[
@@ -344,11 +346,45 @@ def load_generator(workdir, step=None):
   return statics, state.params['gen']
 
 
-def make_restyler(statics, gen_params):
+def check_generator(workdir, image_shape):
+  """One-line errors for a MUNIT run GIT cannot use: missing, not a MUNIT
+  run, unfinished, or trained on another image shape or channel count.
+
+  Returns the run's image shape.
+  """
+  if not os.path.isdir(workdir):
+    raise ConfigError(f'git.munit_workdir={workdir!r} does not exist: give '
+                      'the folder of a finished munit run')
+  config_path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
+  shape_path = os.path.join(workdir, GENERATOR_FILE)
+  try:
+    with open(config_path) as f:
+      experiment = json.load(f).get('experiment')
+  except (OSError, ValueError):
+    experiment = None
+  if experiment != 'munit':
+    raise ConfigError(f'git.munit_workdir={workdir!r} holds no MUNIT run '
+                      f'(no munit {workdir_lib.CONFIG_FILE}): give the folder '
+                      'of a finished munit run')
+  if not workdir_lib.is_done(workdir) or not os.path.exists(shape_path):
+    raise ConfigError(f'git.munit_workdir={workdir!r} holds an unfinished '
+                      'MUNIT run: finish it first (rerun its launch command)')
+  with open(shape_path) as f:
+    trained_shape = tuple(json.load(f)['image_shape'])
+  if trained_shape != tuple(image_shape):
+    raise ConfigError(
+        f'git.munit_workdir={workdir!r} was trained on images of shape '
+        f'{trained_shape}, but this data set has {tuple(image_shape)}: train '
+        'a MUNIT on this data set')
+  return trained_shape
+
+
+def make_restyler(statics, gen_params, decoder='a'):
   """`restyle(key, images uint8/float 0..255 [B, H, W, C])` -> float32 0..255:
-  content of each image decoded under a style s ~ N(0, I), one per image.
-  Pure and jittable; the parameters are fixed."""
-  fn = steps.jit_restyle_random(statics)
+  content of each image (net a) decoded under a style s ~ N(0, I), one per
+  image, by net `decoder` ('a' as GIT, or 'b'). Pure and jittable; the
+  parameters are fixed."""
+  fn = steps.jit_restyle_random(statics, decoder)
 
   def restyle(key, images):
     return fn(gen_params, key, images)
@@ -356,6 +392,8 @@ def make_restyler(statics, gen_params):
   return restyle
 
 
-def load_restyler(workdir, step=None):
-  """The frozen generator of a MUNIT run as `restyle(key, images)`."""
-  return make_restyler(*load_generator(workdir, step))
+def load_restyler(workdir, step=None, decoder='a'):
+  """The frozen generator of a MUNIT run as `restyle(key, images)`; GIT's
+  a -> a re-styling by default, `decoder='b'` for MUNIT's a -> b."""
+  statics, gen_params = load_generator(workdir, step)
+  return make_restyler(statics, gen_params, decoder)

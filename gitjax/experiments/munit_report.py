@@ -137,6 +137,7 @@ def write(config, workdir, data, statics, evaluation, speed, params=None):
       'transform': '+'.join(data.transform.names) or 'none',
       'iterations': m.iterations, 'batch_size': m.batch_size,
       'shared': m.shared, 'unroll_steps': m.unroll_steps,
+      'restyle_decoder': m.restyle_decoder,
       'gan_type': m.gan_type, 'speed': speed,
       'devices': f'{jax.device_count()} x {jax.devices()[0].device_kind}',
       'command': workdir_lib.command_line(),
@@ -256,6 +257,8 @@ def _write_markdown(workdir, results):
       f' per domain, {results["gan_type"]}, shared={results["shared"]}, '
       f'unrolled D steps K={results["unroll_steps"]}, seed {results["seed"]},'
       f' on {results["devices"]}',
+      f'- re-stylings (figures and measurements): content of net a decoded '
+      f'by net {results.get("restyle_decoder", "b")} under random styles',
       f'- speed: {_fmt(speed.get("iterations_per_s"), 2)} iterations/s '
       f'({_fmt(speed.get("images_per_s"), 1)} translated images/s); first '
       f'iteration incl. compilation '

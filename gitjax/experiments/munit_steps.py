@@ -201,11 +201,22 @@ def decode(statics, gen_params, content, style):
                                    method=munit.Generator.decode)
 
 
-def restyle(statics, gen_params, x, styles):
-  """GIT's re-styling: content of x (net of domain a), decoded by the net of
-  domain b under `styles` [B, style_dim]; images in [-1, 1]."""
+RESTYLE_DECODERS = ('a', 'b')
+
+
+def restyle(statics, gen_params, x, styles, decoder='a'):
+  """GIT's re-styling: content of x encoded by the net of domain a, decoded
+  under `styles` [B, style_dim] by the net of domain `decoder`; images in
+  [-1, 1]. GIT's code loads only net a and re-styles a -> a (the default);
+  'b' is MUNIT's cross-domain translation a -> b. With `shared=True` both
+  name the same network."""
   content, _ = encode(statics, gen_params[statics.net('a')], x)
-  return decode(statics, gen_params[statics.net('b')], content, styles)
+  return decode(statics, gen_params[statics.net(decoder)], content, styles)
+
+
+def restyle_nets(statics, decoder='a'):
+  """The networks a re-styling reads: what GIT must keep of a generator."""
+  return tuple(sorted({statics.net('a'), statics.net(decoder)}))
 
 
 def discriminate(statics, dis_params, x):
@@ -370,13 +381,15 @@ def jit_train_step(statics, mesh):
                  donate_argnums=0)
 
 
-def _restyle_pixels(gen_params, images, styles, *, statics):
-  return to_pixels(restyle(statics, gen_params, to_unit(images), styles))
+def _restyle_pixels(gen_params, images, styles, *, statics, decoder):
+  return to_pixels(restyle(statics, gen_params, to_unit(images), styles,
+                           decoder))
 
 
-def _restyle_random(gen_params, key, images, *, statics):
+def _restyle_random(gen_params, key, images, *, statics, decoder):
   styles = jax.random.normal(key, (images.shape[0], statics.style_dim))
-  return _restyle_pixels(gen_params, images, styles, statics=statics)
+  return _restyle_pixels(gen_params, images, styles, statics=statics,
+                         decoder=decoder)
 
 
 def _reconstruct_pixels(gen_params, images, *, statics):
@@ -386,15 +399,17 @@ def _reconstruct_pixels(gen_params, images, *, statics):
 
 
 @functools.lru_cache(maxsize=16)
-def jit_restyle(statics):
+def jit_restyle(statics, decoder='a'):
   """(gen_params, images 0..255 [B, H, W, C], styles [B, S]) -> 0..255."""
-  return jax.jit(functools.partial(_restyle_pixels, statics=statics))
+  return jax.jit(functools.partial(_restyle_pixels, statics=statics,
+                                   decoder=decoder))
 
 
 @functools.lru_cache(maxsize=16)
-def jit_restyle_random(statics):
+def jit_restyle_random(statics, decoder='a'):
   """(gen_params, key, images 0..255) -> re-stylings with s ~ N(0, I)."""
-  return jax.jit(functools.partial(_restyle_random, statics=statics))
+  return jax.jit(functools.partial(_restyle_random, statics=statics,
+                                   decoder=decoder))
 
 
 @functools.lru_cache(maxsize=16)

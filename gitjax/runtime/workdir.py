@@ -7,6 +7,8 @@
     WORKDIR/figures/        PNG figures
     WORKDIR/report.md       what the run measured, with its command
     WORKDIR/done.json       written last: the run finished
+    WORKDIR/provenance.json data, code and library versions (runtime/provenance.py)
+    WORKDIR/.lock           held (flock) by the one process that runs here
 
 A workdir that holds a run of a different config is never touched: the user
 gets an error naming the first differing key. A workdir with the same config
@@ -15,22 +17,42 @@ happens after training (AFTER_TRAINING: how the finished generator is
 measured) may change when an unfinished run resumes, e.g. a smaller label
 probe for a long run that is still training; the change is printed and kept
 in config.json, so the report states the settings that produced it.
+Keys that cannot change results (NO_RESULT_CHANGE: how often to log, save
+and prefetch) may change on any resume of an unfinished run.
+
+One process per workdir: `prepare` takes an exclusive `flock` on
+WORKDIR/.lock before it reads or writes config.json and holds it until the
+process exits; a second launch gets a one-line error naming the holder's pid
+and host. The kernel drops the lock when its process dies, so a lock file
+left by a killed run does not block.
 """
+import errno
+import fcntl
 import json
 import os
 import shlex
+import socket
 import sys
+import tempfile
 import time
 
 from gitjax.errors import WorkdirError
 
 CONFIG_FILE = 'config.json'
 DONE_FILE = 'done.json'
+LOCK_FILE = '.lock'
+PROVENANCE_FILE = 'provenance.json'
 # Dotted keys (or prefixes ending in '.' or '_') read only after the last training
 # step; changing them cannot make a resumed run differ from an uninterrupted
 # one of the new config.
 AFTER_TRAINING = ('munit.evaluate', 'munit.eval_images_per_class',
-                  'munit.eval_styles', 'munit.angle_step', 'munit.probe_')
+                  'munit.eval_styles', 'munit.angle_step', 'munit.probe_',
+                  'munit.restyle_decoder')
+
+# Keys that change neither the trained state nor the measured results.
+NO_RESULT_CHANGE = ('run.checkpoint_every', 'run.log_every', 'run.prefetch')
+# Open lock files of the workdirs this process holds, by absolute path.
+_HELD_LOCKS = {}
 
 
 def _flatten(tree, prefix=''):
@@ -62,6 +84,66 @@ def _after_training(key):
              key.startswith(k) for k in AFTER_TRAINING)
 
 
+def _why_allowed(key):
+  """Why a changed key need not block a resume, or None if it must."""
+  if key in NO_RESULT_CHANGE:
+    return 'does not change results'
+  if _after_training(key):
+    return 'read only after training'
+  return None
+
+
+def lock(workdir):
+  """Takes the exclusive lock of WORKDIR for the life of this process.
+
+  Raises:
+    WorkdirError: another live process holds it (named by pid and host),
+      or the folder is not writable.
+  """
+  workdir = os.path.abspath(workdir)
+  if workdir in _HELD_LOCKS:
+    return
+  path = os.path.join(workdir, LOCK_FILE)
+  try:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  except OSError as e:
+    raise WorkdirError(f'cannot write to --workdir {workdir} ({e.strerror}); '
+                       'give a folder you can write to') from e
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError as e:
+    holder = os.read(fd, 200).decode(errors='replace').split()
+    os.close(fd)
+    if e.errno not in (errno.EAGAIN, errno.EACCES):
+      raise WorkdirError(f'cannot lock --workdir {workdir} ({e.strerror})'
+                         ) from e
+    pid, host = (holder + ['?', '?'])[:2]
+    raise WorkdirError(f'--workdir {workdir} is in use by process {pid} on '
+                       f'{host}; wait for it to finish, stop it, or choose '
+                       'another --workdir') from e
+  os.ftruncate(fd, 0)
+  os.write(fd, f'{os.getpid()} {socket.gethostname()}\n'.encode())
+  _HELD_LOCKS[workdir] = fd
+
+
+def unlock(workdir):
+  """Releases a lock this process took (the process's exit does it too)."""
+  fd = _HELD_LOCKS.pop(os.path.abspath(workdir), None)
+  if fd is not None:
+    os.close(fd)
+
+
+def _is_scratch(name):
+  """The lock file, or a temp file a kill may leave: never a result."""
+  return name == LOCK_FILE or name.endswith('.tmp')
+
+
+def _is_result(root, name, workdir):
+  # provenance.json is written before any work, like config.json.
+  return not (root == workdir and (
+      name in (CONFIG_FILE, PROVENANCE_FILE) or _is_scratch(name)))
+
+
 def prepare(workdir, config_json):
   """Creates the run folder or checks that it belongs to this config.
 
@@ -78,9 +160,24 @@ def prepare(workdir, config_json):
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise WorkdirError(f'--workdir {workdir} is a file; give a folder')
   path = os.path.join(workdir, CONFIG_FILE)
+  if (not os.path.exists(path) and os.path.isdir(workdir) and
+      any(not _is_scratch(n) for n in os.listdir(workdir))):
+    raise WorkdirError(f'--workdir {workdir} is not empty and holds no '
+                       f'{CONFIG_FILE}; choose a new or empty folder')
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise WorkdirError(f'cannot write to --workdir {workdir} ({e.strerror}); '
+                       'give a folder you can write to') from e
+  lock(workdir)  # before config.json is read: one process per workdir
   if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
+    try:
+      with open(path) as f:
+        old = json.load(f)
+    except (OSError, ValueError) as e:
+      raise WorkdirError(
+          f'{path} is unreadable or not JSON ({str(e).splitlines()[0]}); '
+          'move it away to start over, or choose a new --workdir') from e
     diffs = differences(old, json.loads(config_json))
     if diffs and not _has_results(workdir):
       # A run that failed before producing anything (e.g. its data was
@@ -90,11 +187,11 @@ def prepare(workdir, config_json):
     # An unfinished run may take new after-training keys; the error names
     # a key that blocks the resume, not one that would have been accepted.
     blocking = diffs if is_done(workdir) else [
-        d for d in diffs if not _after_training(d[0])]
+        d for d in diffs if not _why_allowed(d[0])]
     if diffs and not blocking:
       for key, was, now in diffs:
-        print(f'resuming with {key}={now!r} (was {was!r}): read only after '
-              'training', flush=True)
+        print(f'resuming with {key}={now!r} (was {was!r}): '
+              f'{_why_allowed(key)}', flush=True)
       _write_atomic(path, config_json)
       return True
     if blocking:
@@ -104,11 +201,7 @@ def prepare(workdir, config_json):
           f'({key}: {was!r} there, {now!r} now); choose a new --workdir '
           'or delete that folder yourself')
     return True
-  if os.path.isdir(workdir) and os.listdir(workdir):
-    raise WorkdirError(f'--workdir {workdir} is not empty and holds no '
-                       f'{CONFIG_FILE}; choose a new or empty folder')
   try:
-    os.makedirs(workdir, exist_ok=True)
     _write_atomic(path, config_json)
   except OSError as e:
     raise WorkdirError(f'cannot write to --workdir {workdir} ({e.strerror}); '
@@ -117,19 +210,30 @@ def prepare(workdir, config_json):
 
 
 def _has_results(workdir):
-  """True if the folder holds anything besides config.json and empty dirs."""
+  """True if the folder holds anything besides config.json, provenance.json,
+  the lock, temp files and empty dirs."""
   for root, _, files in os.walk(workdir):
     for name in files:
-      if os.path.join(root, name) != os.path.join(workdir, CONFIG_FILE):
+      if _is_result(root, name, workdir):
         return True
   return False
 
 
 def _write_atomic(path, text):
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)
+  """Temp file with a unique name in the same folder + rename: a kill leaves
+  no half file, and two writers never share a temp file."""
+  directory, name = os.path.split(path)
+  fd, tmp = tempfile.mkstemp(prefix=name + '.', suffix='.tmp',
+                             dir=directory or '.')
+  try:
+    with os.fdopen(fd, 'w') as f:
+      f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def subdir(workdir, name):
@@ -151,10 +255,8 @@ def mark_done(workdir, summary):
 
 def write_json(path, obj):
   """Writes JSON atomically (temp file + rename): a kill leaves no half file."""
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2, sort_keys=True, default=_json_default)
-  os.replace(tmp, path)
+  _write_atomic(path, json.dumps(obj, indent=2, sort_keys=True,
+                                 default=_json_default))
 
 
 def _json_default(value):
