@@ -90,6 +90,8 @@ def _parse_flags(argv):
     _fail(message or f'unknown config key: {e}')
   except (TypeError, ValueError) as e:
     _fail(f'bad --config override: {e}')
+  except SyntaxError as e:  # the config file is not valid Python
+    _fail(f'config file {e.filename} line {e.lineno}: {e.msg}; fix the file')
 
 
 def main(argv):
@@ -115,12 +117,16 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top
   from gitjax import errors  # pylint: disable=g-import-not-at-top
+  from gitjax.runtime import provenance  # pylint: disable=g-import-not-at-top
   from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
 
   workdir = os.path.abspath(os.path.expanduser(_WORKDIR.value))
   try:
+    provenance.resolve_data_path(config)  # config.json holds the absolute path
     config_lib.validate(config, num_devices=jax.device_count())
+    # Takes the workdir's lock for the life of this process.
     resumed = workdir_lib.prepare(workdir, config_lib.to_json(config))
+    provenance.write(workdir, config, resumed)
     logging.info('devices: %s', jax.devices())
     print(f'gitjax: {config.experiment} run in {workdir} on '
           f'{jax.device_count()} {jax.default_backend()} device(s)'
@@ -129,6 +135,12 @@ def main(argv):
     runner.run(config, workdir)
   except errors.UserError as e:
     _fail(str(e))
+  except OSError as e:  # a full disk, a folder gone read-only: I/O faults
+    where = f' ({e.filename})' if e.filename else ''
+    print(f'error: {e.strerror or e}{where}; free space or fix the '
+          f'permissions of {workdir}, then run the same command again to '
+          'resume', file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == '__main__':

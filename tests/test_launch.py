@@ -87,3 +87,63 @@ def test_missing_data_then_corrected_config_reuses_the_workdir(tmp_path):
   fixed = _launch('--config', 'configs/dataset_digits.py:none', '--workdir',
                   workdir)
   assert fixed.returncode == 0, fixed.stderr
+
+
+# --- run-folder reliability (issue 11)
+
+def test_a_config_file_with_a_syntax_error_gives_one_line(tmp_path):
+  bad = tmp_path / 'bad_config.py'
+  bad.write_text('def get_config(arg=None)\n  return None\n')
+  result = _launch('--config', str(bad), '--workdir', str(tmp_path / 'w'))
+  assert result.returncode == 2
+  assert 'line 1' in _error_line(result)
+  assert 'Traceback' not in result.stderr
+
+
+_FULL_DISK = '''
+import sys
+import launch
+from absl import app
+from gitjax.experiments import dataset
+
+def full(config, workdir):
+  raise OSError(28, 'No space left on device', workdir + '/figures/a.png')
+
+dataset.run = full
+sys.argv = ['launch.py'] + sys.argv[1:]
+app.run(launch.main, flags_parser=launch._parse_flags)
+'''
+
+
+def test_a_full_disk_is_one_line_and_exit_1(tmp_path):
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  result = subprocess.run(
+      [sys.executable, '-c', _FULL_DISK, '--config',
+       'configs/dataset_digits.py', '--workdir', str(tmp_path / 'w')],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1, result.stderr
+  assert 'No space left on device' in _error_line(result)
+  assert 'Traceback' not in result.stderr
+
+
+def test_provenance_absolute_data_path_and_a_changed_file_is_refused(
+    tmp_path):
+  from conftest import write_fake_npz  # pylint: disable=g-import-not-at-top
+  data = write_fake_npz(tmp_path / 'fake.npz', (28, 28, 1), 30, 5)
+  workdir = tmp_path / 'w'
+  args = ('--config', 'configs/dataset_mnist.py:none',
+          f'--config.data.path={os.path.relpath(data, ROOT)}',
+          '--config.data.n_max=30', '--workdir', str(workdir))
+  first = _launch(*args)
+  assert first.returncode == 0, first.stderr
+  config = json.loads((workdir / 'config.json').read_text())
+  assert config['data']['path'] == data
+  record = json.loads((workdir / 'provenance.json').read_text())
+  assert record['data']['path'] == data
+  assert len(record['data']['sha256']) == 64
+  assert record['code']['libraries']['jax']
+  with open(data, 'ab') as f:
+    f.write(b'\0')
+  again = _launch(*args)
+  assert again.returncode == 2
+  assert 'changed since this run started' in _error_line(again)

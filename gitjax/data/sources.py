@@ -106,6 +106,9 @@ def load_npz(path, name=None):
     if not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),):
       raise DataError(f'{path}: y_{split} is {y.dtype} {y.shape}; expected '
                       f'integer labels of shape ({len(x)},)')
+    if not len(x):
+      raise DataError(f'{path}: x_{split} holds no images; give at least one '
+                      f'{split} image per class')
   if arrays['x_train'].shape[1:] != arrays['x_test'].shape[1:]:
     raise DataError(f'{path}: train images {arrays["x_train"].shape[1:]} '
                     f'and test images {arrays["x_test"].shape[1:]} differ')

@@ -35,9 +35,10 @@ class MetricWriter:
     with open(self.path) as f:
       lines = [l if l.endswith('\n') else l + '\n' for l in f
                if _step_of(l) is not None and _step_of(l) <= step]
-    with open(self.path + '.tmp', 'w') as f:
+    tmp = f'{self.path}.{os.getpid()}.tmp'  # unique: never another's temp
+    with open(tmp, 'w') as f:
       f.writelines(lines)
-    os.replace(self.path + '.tmp', self.path)
+    os.replace(tmp, self.path)
 
   def write(self, step, scalars):
     record = {'step': int(step)}

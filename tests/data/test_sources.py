@@ -48,6 +48,8 @@ def test_npz_loads(tmp_path):
     (dict(x_train=np.zeros((20, 8, 8), np.uint8)), 'expected uint8'),
     (dict(y_train=np.zeros(19, np.int64)), 'integer labels of shape'),
     (dict(x_test=np.zeros((8, 9, 9, 1), np.uint8)), 'differ'),
+    (dict(x_train=np.zeros((0, 8, 8, 1), np.uint8),
+          y_train=np.zeros(0, np.int64)), 'x_train holds no images'),
 ])
 def test_npz_errors(tmp_path, change, message):
   arrays = _good()

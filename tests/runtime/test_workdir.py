@@ -155,3 +155,102 @@ def test_evaluation_keys_may_change_while_a_run_is_unfinished(tmp_path,
   workdir.mark_done(str(tmp_path), {})
   with pytest.raises(errors.WorkdirError, match='munit.probe_steps'):
     workdir.prepare(str(tmp_path), _json(_munit(probe_steps=100)))
+
+
+# --- run-folder reliability (issue 11): lock, temp files, damaged files
+
+_HOLD = '''
+import sys
+from gitjax.runtime import workdir
+workdir.prepare(sys.argv[1], sys.argv[2])
+print('ready', flush=True)
+sys.stdin.read()
+'''
+
+
+def _holder(run, config):
+  """A live process holding RUN (the first launch of a run)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  proc = subprocess.Popen([sys.executable, '-c', _HOLD, str(run),
+                           _json(config)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True)
+  assert proc.stdout.readline().strip() == 'ready'
+  return proc
+
+
+def test_a_second_process_is_refused_and_a_dead_holder_does_not_block(
+    tmp_path):
+  """While a run holds its folder (only config.json written yet), another
+  launch, even of another config, gets one line naming the holder's pid and
+  host and writes nothing; once the holder is killed its lock is gone."""
+  import socket  # pylint: disable=g-import-not-at-top
+  run = tmp_path / 'run'
+  proc = _holder(run, CONFIG)
+  try:
+    other = json.loads(_json(CONFIG))
+    other['train']['lr'] = 0.2
+    for config in (CONFIG, other):
+      with pytest.raises(errors.WorkdirError) as info:
+        workdir.prepare(str(run), _json(config))
+      message = str(info.value)
+      assert '\n' not in message
+      assert f'process {proc.pid} on {socket.gethostname()}' in message
+    assert json.loads((run / workdir.CONFIG_FILE).read_text()) == CONFIG
+  finally:
+    proc.kill()
+    proc.wait()
+  assert workdir.prepare(str(run), _json(CONFIG)) is True  # stale lock
+  workdir.unlock(str(run))
+
+
+def test_temp_files_have_unique_names(tmp_path):
+  """Another writer's temp file (here a folder in the way) is not reused."""
+  (tmp_path / 'out.json.tmp').mkdir()
+  workdir.write_json(str(tmp_path / 'out.json'), {'a': 1})
+  assert json.loads((tmp_path / 'out.json').read_text()) == {'a': 1}
+  assert [p.name for p in tmp_path.iterdir()
+          if p.name.endswith('.tmp')] == ['out.json.tmp']
+
+
+def test_a_temp_file_left_by_a_kill_in_the_first_write_does_not_block(
+    tmp_path):
+  (tmp_path / 'config.json.tmp').write_text('{"se')
+  assert workdir.prepare(str(tmp_path), _json(CONFIG)) is False
+  assert json.loads((tmp_path / workdir.CONFIG_FILE).read_text()) == CONFIG
+
+
+def test_a_corrupt_config_json_is_one_line(tmp_path):
+  (tmp_path / workdir.CONFIG_FILE).write_text('{"seed": 0, "tr')
+  with pytest.raises(errors.WorkdirError) as info:
+    workdir.prepare(str(tmp_path), _json(CONFIG))
+  assert 'not JSON' in str(info.value) and '\n' not in str(info.value)
+  assert (tmp_path / workdir.CONFIG_FILE).read_text() == '{"seed": 0, "tr'
+
+
+def test_a_read_only_workdir_is_one_line(tmp_path, monkeypatch):
+  """(Simulated: the tests may run as root, who may write anywhere.)"""
+  workdir.prepare(str(tmp_path / 'run'), _json(CONFIG))
+  workdir.unlock(str(tmp_path / 'run'))
+
+  def refuse(*args, **kwargs):
+    raise PermissionError(13, 'Permission denied')
+
+  monkeypatch.setattr(workdir.os, 'open', refuse)
+  with pytest.raises(errors.WorkdirError, match='cannot write'):
+    workdir.prepare(str(tmp_path / 'run'), _json(CONFIG))
+
+
+def test_logging_and_saving_cadence_may_change_on_resume(tmp_path, capsys):
+  config = dict(CONFIG, run={'checkpoint_every': 500, 'log_every': 50,
+                             'prefetch': 2, 'keep_checkpoints': 2})
+  workdir.prepare(str(tmp_path), _json(config))
+  (tmp_path / 'metrics.jsonl').write_text('{"step": 1}\n')
+  changed = dict(config, run={'checkpoint_every': 100, 'log_every': 10,
+                              'prefetch': 0, 'keep_checkpoints': 2})
+  assert workdir.prepare(str(tmp_path), _json(changed)) is True
+  assert 'run.checkpoint_every=100 (was 500): does not change results' in (
+      capsys.readouterr().out)
+  changed['run']['keep_checkpoints'] = 3
+  with pytest.raises(errors.WorkdirError, match='run.keep_checkpoints'):
+    workdir.prepare(str(tmp_path), _json(changed))
