@@ -255,7 +255,12 @@ def train(config, workdir, data, mesh):
 
 class BestModel:
   """Keeps the checkpoint with the best balanced accuracy on the held-out
-  validation split (never the test set) in WORKDIR/checkpoints_best."""
+  validation split (never the test set) in WORKDIR/checkpoints_best.
+
+  A best model newer than the main checkpoint (a kill between the two
+  saves) belongs to a stretch of training that the resumed run redoes: it
+  is deleted, so the best model never runs ahead of the main checkpoint.
+  """
 
   def __init__(self, workdir, enabled):
     self.enabled = enabled
@@ -264,6 +269,10 @@ class BestModel:
     if enabled:
       self._checkpointer = checkpoint_lib.Checkpointer(
           os.path.join(workdir, 'checkpoints_best'), keep=1)
+      main = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
+      resumed_at = main.latest_step()
+      main.close()
+      self._checkpointer.delete_after(resumed_at)
       step = self._checkpointer.latest_step()
       if step is not None:  # resumed: the best so far survives the kill
         meta = self._checkpointer.restore_meta(step)

@@ -50,6 +50,7 @@ from gitjax import losses
 from gitjax import report
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib
+from gitjax.runtime import provenance
 from gitjax.runtime import resume
 from gitjax.runtime import workdir as workdir_lib
 
@@ -247,12 +248,13 @@ def train(config, workdir):
   checkpointer, writer, state, start = resume.start(
       workdir, state, config.run.keep_checkpoints)
   progress = progress_lib.Progress(total, 1, start, unit='it/s')
+  clock = progress_lib.TrainClock(checkpointer.restored_meta)
   z_eval = eval_latents(statics, config.ring.eval_samples)
   snapshots = workdir_lib.subdir(workdir, 'snapshots')
   eval_every = config.ring.eval_every
   step_fn = train_step_jit
   speed = {'compile_and_first_step_s': None, 'iterations_per_s': None}
-  window, timed_steps, timed_s = [], 0, 0.0
+  window = []
   last_log = time.time()
   try:
     for step in range(start, total):
@@ -273,8 +275,7 @@ def train(config, workdir):
                    for k in fetched[0]}
         now = time.time()
         if step > start:
-          timed_steps, timed_s = timed_steps + len(window), (
-              timed_s + now - last_log)
+          clock.add(len(window), now - last_log)
         window = []
         metrics_lib.check_finite(done, scalars, checkpointer.latest_step(),
                                  checkpointer.directory)
@@ -288,13 +289,14 @@ def train(config, workdir):
               'loss_d', 'loss_g', 'modes_covered', 'hq_fraction')
                                  if k in scalars})
         if save_now:
-          checkpointer.save(done, state)
+          checkpointer.save(done, state, clock.meta())
         last_log = time.time()  # evaluation and saving are not training time
   finally:
     writer.close()
     checkpointer.close()
-  if timed_steps:
-    speed['iterations_per_s'] = timed_steps / timed_s
+  # Over the whole run, all resumed segments included.
+  speed.update(iterations_per_s=clock.rate, train_wall_s=clock.wall_s,
+               train_segments=clock.segments)
   return state, statics, speed
 
 
@@ -306,9 +308,7 @@ def run(config, workdir):
   r = config.ring
   print(f'ring of {r.num_modes} Gaussians, K = {r.unroll_steps} unrolled D '
         f'steps, {r.steps} iterations', flush=True)
-  start = time.time()
   state, statics, speed = train(config, workdir)
-  speed['train_wall_s'] = time.time() - start
   _, final = evaluate(config, statics, state.params['gen'],
                       eval_latents(statics, r.eval_samples))
   history = [{'step': rec['step'], 'modes_covered': int(rec['modes_covered']),
@@ -348,7 +348,8 @@ def _snapshot_panels(workdir, max_panels):
 
 def _write_markdown(workdir, results):
   speed, crit = results['speed'], results['criterion']
-  rate = speed['iterations_per_s']
+  rate, first = speed['iterations_per_s'], speed['compile_and_first_step_s']
+  segments = speed.get('train_segments', 1)
   rows = [[h['step'], h['modes_covered'], f'{100 * h["hq_fraction"]:.1f}%',
            f'{h["mode_kl"]:.3f}'] for h in results['history']]
   lines = [
@@ -363,16 +364,18 @@ def _write_markdown(workdir, results):
       f'{results["mode_kl"]:.3f}',
       f'- high-quality samples per mode: {results["mode_counts"]}',
       f'- speed: {rate:.1f} it/s' if rate else '- speed: n/a',
-      f'  (first step incl. compilation '
-      f'{speed["compile_and_first_step_s"]:.1f} s, training '
-      f'{speed["train_wall_s"]:.0f} s)', '',
+      '  (' + (f'first step incl. compilation {first:.1f} s, '
+               if first is not None else '') +
+      f'training {speed["train_wall_s"]:.0f} s'
+      + (f' in {segments} resumed segments' if segments > 1 else '') + ')',
+      '',
       f'A sample is high quality within {crit["quality_stds"]} std of its '
       f'nearest centre; a mode is covered with at least '
       f'{crit["mode_min_samples"]} such samples of {crit["eval_samples"]}.',
       '',
       '![generated samples](figures/samples.png)', '',
       report.markdown_table(['step', 'modes', 'high quality', 'mode KL'],
-                            rows), '']
+                            rows), ''] + provenance.provenance_markdown(workdir)
   with open(os.path.join(workdir, 'report.md'), 'w') as f:
     f.write('\n'.join(lines))
 

@@ -4,22 +4,49 @@ Checkpoints are written synchronously (a kill right after `save` returns
 loses nothing) and atomically by orbax (a half-written step directory is
 never taken as the latest). Each holds the state pytree and a small JSON
 record (step, epoch, anything the trainer wants back on resume).
+
+A save that orbax would skip (a step below the latest) raises
+RefusedSaveError instead. A latest checkpoint that cannot be read (a disk
+fault, a partial copy) is skipped for the newest readable one, with a printed
+line; the run's own process (`owner=True`) also moves it aside to
+DIRECTORY_unreadable/ and removes orbax's temp folders of saves that a kill
+interrupted.
 """
+import glob
 import os
+import shutil
 
 import jax
 import orbax.checkpoint as ocp
+
+from gitjax.errors import UserError
+
+
+class RefusedSaveError(RuntimeError):
+  """A save at a step below the newest checkpoint: orbax would skip it."""
+
+
+class UnreadableCheckpointError(UserError):
+  """No checkpoint of a folder can be read."""
 
 
 class Checkpointer:
   """Saves and restores `(state, meta)` under WORKDIR/checkpoints."""
 
-  def __init__(self, directory, keep=2):
+  def __init__(self, directory, keep=2, owner=False):
+    """`owner`: this process holds the workdir's lock and may tidy the
+    folder (temp folders of interrupted saves, unreadable checkpoints)."""
     self.directory = os.path.abspath(directory)
+    self.owner = owner
+    if owner:
+      for tmp in glob.glob(os.path.join(self.directory,
+                                        '*.orbax-checkpoint-tmp*')):
+        shutil.rmtree(tmp, ignore_errors=True)
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=True, enable_async_checkpointing=False)
     self._manager = ocp.CheckpointManager(
         self.directory, options=options, item_names=('state', 'meta'))
+    self.restored_meta = None  # the meta of the last restore(), for resumes
 
   def latest_step(self):
     """The newest complete checkpoint's step, or None."""
@@ -29,13 +56,27 @@ class Checkpointer:
     return list(self._manager.all_steps())
 
   def save(self, step, state, meta=None):
-    """Writes a checkpoint of `state` at `step` (overwrites nothing)."""
+    """Writes a checkpoint of `state` at `step` (overwrites nothing).
+
+    A step that is already saved is left as it is (a resumed run reaching
+    it again). Raises RefusedSaveError for a step below the newest.
+    """
     if step in self._manager.all_steps():
       return
-    self._manager.save(step, args=ocp.args.Composite(
+    saved = self._manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         meta=ocp.args.JsonSave(dict(meta or {}, step=int(step)))))
     self._manager.wait_until_finished()
+    if not saved:
+      raise RefusedSaveError(
+          f'checkpoint of step {step} not written: {self.directory} already '
+          f'holds step {self.latest_step()}, newer than the state being saved')
+
+  def delete_after(self, step):
+    """Deletes the checkpoints of steps after `step` (None: all of them)."""
+    for s in self._manager.all_steps():
+      if step is None or s > step:
+        self._manager.delete(s)
 
   def restore(self, target, step=None):
     """Restores the checkpoint at `step` (default: the latest).
@@ -49,14 +90,49 @@ class Checkpointer:
     Returns:
       (state, meta) or (None, None) when there is no checkpoint.
     """
-    step = self.latest_step() if step is None else step
-    if step is None:
-      return None, None
+    if step is not None:
+      restored = self._restore(target, step)
+      self.restored_meta = restored[1]
+      return restored
+    steps = sorted(self._manager.all_steps(), reverse=True)
+    errors = []
+    for s in steps:
+      try:
+        restored = self._restore(target, s)
+      except Exception as e:  # pylint: disable=broad-except
+        errors.append((s, f'{type(e).__name__}: {e}'.splitlines()[0][:200]))
+        continue
+      self.restored_meta = restored[1]
+      for bad, why in errors:
+        print(f'the checkpoint at step {bad} in {self.directory} cannot be '
+              f'read ({why}); using step {s}'
+              + (f', moved it to {self._set_aside(bad)}' if self.owner
+                 else ''), flush=True)
+      return restored
+    if errors:
+      bad, why = errors[0]
+      raise UnreadableCheckpointError(
+          f'no checkpoint in {self.directory} can be read (step {bad}: '
+          f'{why}); move that folder away to start the run over')
+    return None, None
+
+  def _restore(self, target, step):
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     restored = self._manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract),
         meta=ocp.args.JsonRestore()))
     return restored['state'], dict(restored['meta'])
+
+  def _set_aside(self, step):
+    """Moves an unreadable step out of orbax's sight (a later save of the
+    same step would otherwise be skipped as done)."""
+    aside = os.path.join(self.directory + '_unreadable', str(step))
+    os.makedirs(os.path.dirname(aside), exist_ok=True)
+    if os.path.exists(aside):
+      shutil.rmtree(aside)
+    shutil.move(os.path.join(self.directory, str(step)), aside)
+    self._manager.reload()
+    return aside
 
   def restore_meta(self, step):
     """The JSON record saved with the checkpoint at `step`."""

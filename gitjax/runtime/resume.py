@@ -21,7 +21,7 @@ def start(workdir, state, keep, unit='step'):
     when there is none), so each step appears once in metrics.jsonl.
   """
   checkpointer = checkpoint_lib.Checkpointer(
-      os.path.join(workdir, 'checkpoints'), keep=keep)
+      os.path.join(workdir, 'checkpoints'), keep=keep, owner=True)
   restored, meta = checkpointer.restore(state)
   first = 0
   if restored is not None:

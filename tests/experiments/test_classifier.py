@@ -155,3 +155,23 @@ def test_best_model_is_chosen_on_the_validation_split(tmp_path):
   logged = [json.loads(l) for l in open(os.path.join(workdir,
                                                      'metrics.jsonl'))]
   assert any('val_balanced_accuracy' in r for r in logged)
+
+
+def test_a_best_model_ahead_of_the_main_checkpoint_is_dropped(tmp_path):
+  """A kill after the best-model save but before the main one: the resumed
+  run redoes those steps, so that best model (which orbax would keep while
+  refusing every earlier save) is deleted and the search restarts."""
+  state = {'w': jax.numpy.arange(3.0)}
+  main = checkpoint_lib.Checkpointer(str(tmp_path / 'checkpoints'))
+  main.save(4, state)
+  main.close()
+  best = classifier.BestModel(str(tmp_path), enabled=True)
+  best.offer(6, state, 0.9)
+  best.close()
+  resumed = classifier.BestModel(str(tmp_path), enabled=True)
+  try:
+    assert resumed.score == -1.0
+    resumed.offer(5, state, 0.5)
+    assert resumed.restore(state)[1]['step'] == 5
+  finally:
+    resumed.close()

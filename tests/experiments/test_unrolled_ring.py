@@ -166,3 +166,23 @@ def test_nan_stops_with_one_line_and_keeps_no_done(tmp_path):
     unrolled_ring.run(config, workdir)
   assert '\n' not in str(info.value)
   assert not workdir_lib.is_done(workdir)
+
+
+def test_killed_after_its_final_checkpoint_finishes_with_whole_run_timing(
+    tmp_path):
+  """A kill between the last checkpoint and done.json: the rerun writes its
+  report, with the speed and training time of the whole run (kept in the
+  checkpoint), not of its own empty segment."""
+  config = _smoke('k0,smoke')
+  workdir = _start(config, tmp_path / 'run')
+  unrolled_ring.run(config, workdir)
+  first = json.load(open(os.path.join(workdir, 'results.json')))['speed']
+  os.remove(os.path.join(workdir, workdir_lib.DONE_FILE))
+  unrolled_ring.run(config, workdir)
+  assert workdir_lib.is_done(workdir)
+  again = json.load(open(os.path.join(workdir, 'results.json')))['speed']
+  assert again['iterations_per_s'] == pytest.approx(first['iterations_per_s'])
+  assert again['train_wall_s'] >= 0.5 * first['train_wall_s']
+  assert (first['train_segments'], again['train_segments']) == (1, 2)
+  assert 'in 2 resumed segments' in open(
+      os.path.join(workdir, 'report.md')).read()

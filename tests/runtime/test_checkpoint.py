@@ -108,3 +108,79 @@ def test_restore_keeps_target_shardings(ckpt):
   assert len(state['split'].addressable_shards) == 8
   assert state['split'].addressable_shards[0].data.shape == (1, 2)
   assert state['rep'].addressable_shards[0].data.shape == (2, 3)
+
+
+# --- refused saves and unreadable checkpoints (issue 11)
+
+def test_a_save_below_the_latest_step_raises(ckpt):
+  """orbax skips such a save silently; the Checkpointer says so."""
+  ckpt.save(5, _state(5.0, 5))
+  with pytest.raises(checkpoint.RefusedSaveError, match='step 3 not written'):
+    ckpt.save(3, _state(3.0, 3))
+  assert ckpt.all_steps() == [5]
+  ckpt.delete_after(2)
+  assert ckpt.all_steps() == []
+  ckpt.save(3, _state(3.0, 3))
+  assert ckpt.all_steps() == [3]
+
+
+def _damage(directory, step):
+  """Empties every file of a step's state: a partial copy, a disk fault."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  for path in glob.glob(f'{directory}/{step}/state/**', recursive=True):
+    if os.path.isfile(path):
+      open(path, 'wb').close()
+
+
+def test_an_unreadable_latest_checkpoint_falls_back_and_is_set_aside(
+    tmp_path, capsys):
+  directory = tmp_path / 'checkpoints'
+  first = checkpoint.Checkpointer(directory, keep=2)
+  first.save(1, _state(1.0, 1))
+  first.save(2, _state(2.0, 2))
+  first.close()
+  _damage(directory, 2)
+  (directory / '3.orbax-checkpoint-tmp-1234').mkdir()  # a killed save
+  owner = checkpoint.Checkpointer(directory, keep=2, owner=True)
+  try:
+    assert not (directory / '3.orbax-checkpoint-tmp-1234').exists()
+    state, meta = owner.restore(_state())
+    assert meta['step'] == 1 and owner.restored_meta == meta
+    np.testing.assert_array_equal(np.asarray(state['params']['b']),
+                                  [1.0, -1.0])
+    out = capsys.readouterr().out
+    assert 'step 2' in out and 'cannot be read' in out and 'using step 1' in out
+    assert owner.all_steps() == [1]
+    assert (tmp_path / 'checkpoints_unreadable' / '2').is_dir()
+    owner.save(2, _state(2.0, 2))  # the resumed run can save step 2 again
+    assert owner.all_steps() == [1, 2]
+  finally:
+    owner.close()
+
+
+def test_no_readable_checkpoint_is_one_line(tmp_path):
+  directory = tmp_path / 'checkpoints'
+  ckpt = checkpoint.Checkpointer(directory, keep=2)
+  try:
+    ckpt.save(1, _state(1.0, 1))
+    _damage(directory, 1)
+    with pytest.raises(checkpoint.UnreadableCheckpointError) as info:
+      ckpt.restore(_state())
+    assert '\n' not in str(info.value) and 'step 1' in str(info.value)
+  finally:
+    ckpt.close()
+
+
+def test_train_clock_carries_on_from_checkpoint_meta(ckpt):
+  from gitjax.runtime import progress  # pylint: disable=g-import-not-at-top
+  clock = progress.TrainClock(None)
+  clock.add(10, 2.0)
+  saved = clock.meta()
+  ckpt.save(10, _state(), saved)
+  ckpt.restore(_state())
+  resumed = progress.TrainClock(ckpt.restored_meta)
+  resumed.add(10, 3.0)
+  assert resumed.rate == pytest.approx(20 / 5.0)
+  assert resumed.segments == 2
+  assert resumed.wall_s >= saved['train_wall_s'] > 0
