@@ -4,6 +4,9 @@ per run, with each run's Spearman correlation, and a summary table.
     python -m gitjax.compare /tmp/mnist_ce /tmp/mnist_drs --out /tmp/compare
 
 Writes OUT/ekld_vs_size.png, OUT/accuracy_vs_size.png and OUT/compare.md.
+An evaluation of an unfinished run (`python -m gitjax.evaluate` on a run
+still training or stopped early) is marked in its label, the table and a
+printed warning.
 """
 import argparse
 import json
@@ -36,6 +39,11 @@ def compare(runs, out, labels=None):
     label = labels[i] if labels else results['method']
     if label in accuracy:
       label = f'{label} ({os.path.basename(os.path.normpath(run))})'
+    if results.get('finished') is False:  # absent: a run's own results
+      mark = (f'unfinished: step {results["checkpoint_step"]} of '
+              f'{results["steps"]}')
+      label = f'{label} [{mark}]'
+      print(f'warning: {run} evaluates an {mark}', file=sys.stderr)
     sizes = [r['train_size'] for r in per_class]
     acc = [r['test_accuracy'] for r in per_class]
     accuracy[label] = (sizes, acc, invariance.spearman(sizes, acc))

@@ -8,7 +8,10 @@ Restores the run's latest checkpoint (a finished run or one still training),
 rebuilds its data set from its saved config, and writes the results into a
 new folder WORKDIR/evaluations/<name>/ (results.json, per_class.json,
 figures, report.md). Nothing the run wrote is overwritten; an evaluation
-folder that already exists is an error.
+folder that already exists is an error. The step of the evaluated checkpoint
+is printed and recorded (results.json: checkpoint_step, finished); a run
+that is still training, or stopped early (a NaN), is called unfinished, and
+`gitjax.compare` marks it.
 """
 import argparse
 import json
@@ -18,6 +21,7 @@ import sys
 import ml_collections
 
 from gitjax.errors import UserError
+from gitjax.runtime import provenance
 
 
 def _load_config(workdir):
@@ -42,6 +46,7 @@ def evaluate(workdir, name=None, transform=None, images_per_class=None,
   from gitjax.experiments import classifier
   from gitjax.experiments import classifier_report
   from gitjax.runtime import checkpoint as checkpoint_lib
+  from gitjax.runtime import workdir as workdir_lib
   # pylint: enable=g-import-not-at-top
   trained = _load_config(workdir)
   config = ml_collections.ConfigDict(trained.to_dict())
@@ -74,12 +79,38 @@ def evaluate(workdir, name=None, transform=None, images_per_class=None,
   test = classifier.evaluate(config, data, state, statics, mesh)
   inv = classifier.measure_invariance(config, data, state, statics)
   os.makedirs(out)
+  step, total = int(meta['step']), plan.total_steps
   results = classifier_report.write(config, out, data, plan, test, inv,
-                                    {'checkpoint_step': meta['step']})
-  print(f'step {meta["step"]}: balanced accuracy '
+                                    {'checkpoint_step': step})
+  results.update(checkpoint_step=step, finished=step >= total)
+  workdir_lib.write_json(os.path.join(out, 'results.json'), results)
+  _amend_report(out, workdir, step, total)
+  state_of_run = ('the final model' if step >= total else
+                  f'UNFINISHED run: checkpoint at step {step} of {total}, '
+                  'not the final model')
+  print(f'step {step} of {total} ({state_of_run}): balanced accuracy '
         f'{results["balanced_accuracy"]:.4f}, eKLD Spearman '
         f'{results.get("ekld_spearman", float("nan")):.3f}; written to {out}')
   return results
+
+
+def _amend_report(out, workdir, step, total):
+  """States which checkpoint report.md describes, and the provenance."""
+  path = os.path.join(out, 'report.md')
+  with open(path) as f:
+    lines = f.read().split('\n')
+  if step < total:
+    note = (f'**Unfinished run: this evaluates the checkpoint at step {step} '
+            f'of {total} (training stopped early or is still running), not '
+            'the final model.**')
+  else:
+    note = f'Evaluates the final checkpoint (step {step} of {total}).'
+  lines = [l.replace('(last model)', f'(checkpoint at step {step})')
+           for l in lines]
+  lines[1:1] = ['', note]
+  lines += provenance.provenance_markdown(workdir)
+  with open(path, 'w') as f:
+    f.write('\n'.join(lines))
 
 
 def main(argv=None):

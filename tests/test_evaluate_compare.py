@@ -52,3 +52,31 @@ def test_compare_overlays_runs(run_dir, tmp_path):
   assert rows[0][4] == rows[1][4]
   for name in ('ekld_vs_size.png', 'accuracy_vs_size.png', 'compare.md'):
     assert (tmp_path / name).exists()
+
+
+def test_an_unfinished_run_is_evaluated_at_its_step_and_marked(
+    run_dir, tmp_path, capsys):
+  """A run stopped early (here: its final checkpoint and done.json taken
+  away): the evaluation names the checkpoint step, says the run is
+  unfinished, and compare marks it."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  run = str(tmp_path / 'stopped')
+  shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns('evaluations'))
+  os.remove(os.path.join(run, 'done.json'))
+  steps = sorted(int(s) for s in os.listdir(os.path.join(run, 'checkpoints'))
+                 if s.isdigit())
+  assert len(steps) == 2
+  shutil.rmtree(os.path.join(run, 'checkpoints', str(steps[-1])))
+  results = evaluate.evaluate(run, images_per_class=2, transforms_per_image=2)
+  assert results['checkpoint_step'] == steps[0] < results['steps']
+  assert results['finished'] is False
+  printed = capsys.readouterr().out
+  assert f'UNFINISHED run: checkpoint at step {steps[0]} of' in printed
+  out = os.path.join(run, 'evaluations', os.listdir(
+      os.path.join(run, 'evaluations'))[0])
+  report = open(os.path.join(out, 'report.md')).read()
+  assert f'Unfinished run: this evaluates the checkpoint at step {steps[0]}' in (
+      report)
+  assert '(last model)' not in report
+  rows = compare.compare([out], str(tmp_path / 'cmp'))
+  assert f'unfinished: step {steps[0]} of' in rows[0][0]
