@@ -11,6 +11,10 @@ from gitjax import config_base
 
 
 def get_config(arg='rot'):
+  if arg and ',' in arg:
+    raise ValueError(f'dataset_digits config argument {arg!r}: '
+                     'use one transform such as rot, bg, dil, none or rot+bg '
+                     '(no variants)')
   config = config_base.get_base('dataset')
   config.data.source = 'digits'
   config.data.longtail = 'zipf'

@@ -14,6 +14,10 @@ from gitjax import config_base
 
 
 def get_config(arg='rot'):
+  if arg and ',' in arg:
+    raise ValueError(f'dataset_mnist config argument {arg!r}: '
+                     'use one transform such as rot, bg, dil, none or rot+bg '
+                     '(no variants)')
   config = config_base.get_base('dataset')
   config_base.mnist_k49(config.data, arg or 'rot')
   return config

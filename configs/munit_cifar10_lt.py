@@ -22,6 +22,10 @@ from gitjax import config_base
 
 def get_config(arg='none'):
   transform, _, variant = (arg or 'none').partition(',')
+  if variant not in ('', 'smoke'):
+    raise ValueError(f'munit_cifar10_lt config argument {arg!r}: use '
+                     'TRANSFORM or TRANSFORM,smoke with TRANSFORM none '
+                     '(default), rot, scale, brightness_contrast, ...')
   config = config_base.get_base('munit')
   config_base.cifar10_lt(config.data, transform or 'none')
   m = config.munit

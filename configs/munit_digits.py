@@ -40,6 +40,9 @@ from gitjax import config_base
 
 def get_config(arg='bg'):
   transform, _, variant = (arg or 'bg').partition(',')
+  if variant not in ('', 'smoke'):
+    raise ValueError(f'munit_digits config argument {arg!r}: use TRANSFORM or '
+                     'TRANSFORM,smoke with TRANSFORM bg (default), dil or rot')
   config = config_base.get_base('munit')
   config.data.source = 'digits'
   config.data.longtail = 'zipf'

@@ -28,6 +28,9 @@ from gitjax import config_base
 
 def get_config(arg='rot'):
   transform, _, variant = (arg or 'rot').partition(',')
+  if variant not in ('', 'smoke'):
+    raise ValueError(f'munit_mnist config argument {arg!r}: use TRANSFORM or '
+                     'TRANSFORM,smoke with TRANSFORM rot (default), bg or dil')
   config = config_base.get_base('munit')
   config_base.mnist_k49(config.data, transform or 'rot')
   m = config.munit  # the base defaults are GIT's recipe; figures and probe:

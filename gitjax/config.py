@@ -233,6 +233,7 @@ def validate(config, num_devices=None):
   if config.experiment == 'git':
     for method in config.methods:
       _check_classifier(config, method)
+  _check_unused_keys(config)
   _check_batches(config, num_devices)
 
 
@@ -309,6 +310,78 @@ def _check_classifier(config, method):
   if oracle and config.data.transform in ('', 'none'):
     raise ConfigError(f'method={method!r} applies the true transform '
                       'on the fly: set config.data.transform')
+
+
+# --- unused keys (owned by the run-folder checks, issue 11)
+# Transform-specific data keys, by the transform that reads them.
+_TRANSFORM_KEYS = {'rot': ('rot_degrees',), 'bg': ('bg_max',),
+                   'brightness_contrast': ('brightness', 'contrast_min',
+                                           'contrast_max'),
+                   'scale': ('scale_min', 'scale_max'),
+                   'translate': ('translate',)}
+# Method-specific train keys: (key, what reads it, predicate on
+# config_base.method_parts).
+_METHOD_KEYS = (
+    ('ldam_max_margin', 'LDAM methods', lambda p: p[0] == 'ldam'),
+    ('ldam_scale', 'LDAM methods', lambda p: p[0] == 'ldam'),
+    ('focal_gamma', 'focal methods', lambda p: p[0] == 'focal'),
+    ('cb_beta', 'reweighting methods (rw, drw)',
+     lambda p: p[1] in ('rw', 'drw')),
+)
+
+
+def _check_unused_keys(config):
+  """A key that the resolved run does not read must keep its default: set
+  away from it, the user believes it acts, and config.json would say so."""
+  base = config_base.get_base(config.experiment)
+
+  def changed(section, key):
+    return config[section][key] != base[section][key]
+
+  def unused(section, key, why):
+    raise ConfigError(f'config.{section}.{key}={config[section][key]!r} is '
+                      f'not read by this run ({why}); leave it at its '
+                      f'default {base[section][key]!r}')
+
+  data = config.data
+  if config.experiment == 'unrolled_ring':
+    for key in data:
+      if changed('data', key):
+        unused('data', key, 'the ring samples its own 2-D data')
+    return
+  if data.path and data.source == 'digits':
+    unused('data', 'path', "data.source='digits' reads the embedded digits; "
+           "set data.source='npz' to read the file")
+  if data.source == 'digits' and changed('data', 'name'):
+    unused('data', 'name', "data.source='digits' is always the digits")
+  if data.source != 'tfds' or data.path:
+    for key in ('download', 'data_dir'):
+      if changed('data', key):
+        unused('data', key, 'TFDS only; this run reads '
+               + (f'the file {data.path}' if data.path else data.source))
+  names = transform_spec(data).names
+  for transform, keys in _TRANSFORM_KEYS.items():
+    for key in keys:
+      if transform not in names and changed('data', key):
+        unused('data', key, f'only the {transform!r} transform reads it, '
+               f'data.transform={data.transform!r}')
+  if config.experiment == 'munit' and changed('data', 'val_per_class'):
+    unused('data', 'val_per_class', 'MUNIT trains on every training image; '
+           'only classifiers hold out a validation split')
+  if config.experiment in ('classifier', 'git'):
+    arch = config.model.arch
+    if arch == 'conv4' and changed('model', 'depth'):
+      unused('model', 'depth', "model.arch='conv4' has a fixed depth")
+    if arch == 'resnet' and changed('model', 'conv4_filters'):
+      unused('model', 'conv4_filters', "model.arch='resnet'")
+    methods = ((config.method,) if config.experiment == 'classifier'
+               else tuple(config.methods))
+    parts = [config_base.method_parts(m) for m in methods]
+    for key, readers, reads in _METHOD_KEYS:
+      if changed('train', key) and not any(reads(p) for p in parts):
+        unused('train', key, f'only {readers} read it, method '
+               f'{", ".join(methods)}')
+# --- end unused keys
 
 
 def _check_data(data):

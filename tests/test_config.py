@@ -99,3 +99,74 @@ def test_method_and_schedule_consistency():
   config.train.eval_every_epochs = 0
   with pytest.raises(ConfigError, match='eval_every_epochs=0'):
     config_lib.validate(config)
+
+
+# --- keys that the resolved run does not read (issue 11)
+
+def _set(config, key, value):
+  section, _, name = key.rpartition('.')
+  setattr(config[section] if section else config, name, value)
+
+
+@pytest.mark.parametrize('kind, changes, message', [
+    ('dataset', {'data.name': 'mnist'}, "data.name='mnist' is not read"),
+    ('dataset', {'data.download': True}, 'data.download=True is not read'),
+    ('dataset', {'data.source': 'npz', 'data.path': '/x.npz',
+                 'data.data_dir': '/tfds'}, "data.data_dir='/tfds'"),
+    ('dataset', {'data.path': '/x.npz'}, "data.source='npz' to read"),
+    ('dataset', {'data.transform': 'bg', 'data.rot_degrees': 90.0},
+     "only the 'rot' transform reads it"),
+    ('dataset', {'data.transform': 'rot', 'data.bg_max': 50}, 'bg_max=50'),
+    ('dataset', {'data.brightness': 0.5}, 'brightness=0.5'),
+    ('dataset', {'data.translate': 2.0}, 'translate=2.0'),
+    ('classifier', {'model.arch': 'conv4', 'model.depth': 32},
+     "model.depth=32 is not read by this run"),
+    ('classifier', {'model.conv4_filters': 32}, 'conv4_filters=32'),
+    ('classifier', {'train.ldam_scale': 10.0}, 'only LDAM methods'),
+    ('classifier', {'method': 'ldam', 'train.focal_gamma': 2.0},
+     'only focal methods'),
+    ('classifier', {'method': 'ce_drs', 'train.cb_beta': 0.99},
+     'only reweighting methods'),
+    ('munit', {'data.val_per_class': 5}, 'val_per_class=5 is not read'),
+    ('unrolled_ring', {'data.n_max': 10}, 'samples its own 2-D data'),
+])
+def test_a_key_the_run_does_not_read_is_an_error(kind, changes, message):
+  config = config_base.get_base(kind)
+  for key, value in changes.items():
+    _set(config, key, value)
+  with pytest.raises(ConfigError, match=message) as info:
+    config_lib.validate(config)
+  assert '\n' not in str(info.value)
+
+
+@pytest.mark.parametrize('kind, changes', [
+    ('dataset', {'data.source': 'tfds', 'data.name': 'mnist',
+                 'data.download': True}),
+    ('dataset', {'data.source': 'tfds', 'data.name': 'mnist',
+                 'data.path': '/x.npz'}),  # the file stands in for TFDS
+    ('dataset', {'data.transform': 'rot+bg', 'data.rot_degrees': 30.0,
+                 'data.bg_max': 10}),
+    ('classifier', {'method': 'ldam_drw', 'train.ldam_scale': 10.0,
+                    'train.cb_beta': 0.99}),
+    ('classifier', {'method': 'focal_drw', 'train.focal_gamma': 2.0}),
+    ('classifier', {'model.arch': 'conv4', 'model.conv4_filters': 32}),
+])
+def test_keys_the_run_reads_may_change(kind, changes):
+  config = config_base.get_base(kind)
+  for key, value in changes.items():
+    _set(config, key, value)
+  config_lib.validate(config)
+
+
+def test_a_typo_in_a_config_argument_fails():
+  import importlib  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), 'configs'))
+  for name, arg in (('munit_digits', 'bg,smok'), ('munit_mnist', 'rot,smoke,x'),
+                    ('munit_cifar10_lt', 'none,smok'),
+                    ('dataset_digits', 'rot,smoke'),
+                    ('dataset_mnist', 'rot,smoke')):
+    with pytest.raises(ValueError, match=f'config argument {arg!r}'):
+      importlib.import_module(name).get_config(arg)

@@ -69,6 +69,7 @@ def test_dataset_run_then_refuses_another_config_in_the_same_workdir(tmp_path):
     ('configs/unrolled_ring.py:x3', "config argument 'x3'"),
     ('configs/classifier_mnist.py:rot,ce,smok', "config argument "
      "'rot,ce,smok'"),
+    ('configs/munit_digits.py:bg,smok', "config argument 'bg,smok'"),
 ])
 def test_a_config_file_that_raises_gives_one_line(tmp_path, config, expected):
   result = _launch('--config', config, '--workdir', str(tmp_path / 'w'))
