@@ -4,6 +4,7 @@ import os
 import matplotlib
 
 matplotlib.use('Agg')  # no screen on servers; must precede pyplot
+import matplotlib.ticker  # pylint: disable=g-import-not-at-top,wrong-import-position
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -85,6 +86,23 @@ def markdown_table(header, rows):
   return '\n'.join(lines)
 
 
+def size_ticks(sizes, max_labels=12):
+  """Class sizes to label on a log axis: the smallest and the largest, and
+  between them each size at least 1/max_labels of the axis (in log) from
+  the previous label, so that no two labels overlap."""
+  sizes = sorted({float(s) for s in sizes if s > 0})
+  if not sizes:
+    return []
+  ratio = (sizes[-1] / sizes[0]) ** (1.0 / max_labels)
+  ticks = [sizes[0]]
+  for s in sizes[1:-1]:
+    if s >= ticks[-1] * ratio and sizes[-1] >= s * ratio:
+      ticks.append(s)
+  if sizes[-1] > sizes[0]:
+    ticks.append(sizes[-1])
+  return ticks
+
+
 def ekld_figure(path, series, title='', ylabel='eKLD'):
   """Per-class eKLD against class size (log x), one series per method.
 
@@ -103,6 +121,11 @@ def ekld_figure(path, series, title='', ylabel='eKLD'):
     ax.plot(sizes[order], values[order], marker='o', ms=4, lw=1.2,
             color=f'C{i}', label=f'{label} (Spearman {rho:+.2f})')
   ax.set_xscale('log')
+  # Ticks at the class sizes themselves, printed plainly ('120', not
+  # '1.2x10^2'), thinned so that neighbouring labels do not overlap.
+  ticks = size_ticks([s for sizes, _, _ in series.values() for s in sizes])
+  ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+  ax.set_xticks(ticks, [f'{t:g}' for t in ticks], fontsize=7)
   ax.set_xlabel('training images of the class (log scale)')
   ax.set_ylabel(ylabel)
   ax.grid(alpha=0.3, which='both')
