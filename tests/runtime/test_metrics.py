@@ -159,3 +159,12 @@ def test_resume_skips_a_half_written_last_line(tmp_path):
   writer.write(3, {'loss': 0.5})
   writer.close()
   assert [r['step'] for r in metrics.read(str(tmp_path))] == [1, 3]
+
+
+def test_truncating_on_resume_uses_a_temp_file_of_its_own(tmp_path):
+  """Another process's temp file (here a folder in the way) is not reused."""
+  (tmp_path / 'metrics.jsonl').write_text('{"step": 1}\n{"step": 2}\n')
+  (tmp_path / 'metrics.jsonl.tmp').mkdir()
+  writer = metrics.MetricWriter(str(tmp_path), resume_step=1)
+  writer.close()
+  assert (tmp_path / 'metrics.jsonl').read_text() == '{"step": 1}\n'
