@@ -30,6 +30,8 @@ _RUNNERS = {
     'classifier': 'gitjax.experiments.classifier',
     'munit': 'gitjax.experiments.munit',
     'unrolled_ring': 'gitjax.experiments.unrolled_ring',
+    'git': 'gitjax.experiments.git',
+    'maml': 'gitjax.experiments.maml',
 }
 
 

@@ -14,12 +14,13 @@ from gitjax.data import build
 from gitjax.runtime import workdir as workdir_lib
 
 
-def run(config, workdir):
-  """Builds the data set of `config.data` and writes its figures and summary."""
+def run(config, workdir, data=None):
+  """Builds the data set of `config.data` (or takes `data`, already built
+  from it) and writes its figures and summary."""
   if workdir_lib.is_done(workdir):
     print(f'{workdir} already holds this finished run; nothing to do')
     return
-  data = build.build(config.data, config.seed)
+  data = data or build.build(config.data, config.seed)
   summary = data.summary()
   figures = workdir_lib.subdir(workdir, 'figures')
   transform = '+'.join(data.transform.names) or 'none'

@@ -274,12 +274,16 @@ def evaluate(config, data, statics, gen_params, mesh):
   return out
 
 
-def run(config, workdir):
-  """Trains MUNIT, draws its figures, measures it and writes the report."""
+def run(config, workdir, data=None):
+  """Trains MUNIT, draws its figures, measures it and writes the report.
+
+  `data`: the data set `config.data` describes, when the caller has built
+  it already (the git experiment).
+  """
   if workdir_lib.is_done(workdir):
     print(f'{workdir} already holds this finished run; nothing to do')
     return
-  data = build.build(config.data, config.seed)
+  data = data or build.build(config.data, config.seed)
   mesh = pipeline.make_mesh()
   print(f'{len(data.y_train)} training images, sizes by rank '
         f'{data.class_sizes[data.class_order].tolist()}; transform '

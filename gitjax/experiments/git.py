@@ -1,0 +1,161 @@
+"""Experiment `git`: the whole Generative Invariance Transfer study, one command.
+
+For each long-tailed instance i (seed = config.seed + i, i < num_instances)
+the stages run in order, each in a sub-folder that is a complete run folder
+of its own experiment kind (its config.json, checkpoints, metrics, report):
+
+  instance_<i>/dataset/        the long-tailed, transformed data set
+  instance_<i>/munit/          MUNIT on it (skipped when git.munit_workdir
+                               names a finished run, or no method uses GIT)
+  instance_<i>/<method>/       one classifier per method of config.methods,
+                               evaluated (balanced accuracy) and measured
+                               (per-class eKLD); '_git' methods re-style
+                               with the instance's MUNIT
+
+then WORKDIR gets results.json, figures/ and report.md (per method: balanced
+accuracy and mean eKLD over all classes and over the smallest fifth of the
+classes, mean +- std over instances; eKLD against class size, every method
+in one figure; the MUNIT's samples and measurements; time per stage).
+
+A finished stage is never rerun (its folder holds done.json); a killed run
+resumes inside the stage it was in, from that stage's last checkpoint, and
+gives the result an uninterrupted run gives. Bad GIT input (a MUNIT folder
+that is missing, unfinished or of another image shape; a threshold K at or
+below the smallest class) is reported in one line before any training.
+"""
+import json
+import os
+import time
+
+import ml_collections
+
+from gitjax import config as config_lib
+from gitjax import config_base
+from gitjax.data import build
+from gitjax.experiments import classifier
+from gitjax.experiments import dataset
+from gitjax.experiments import git_report
+from gitjax.experiments import munit
+from gitjax.runtime import workdir as workdir_lib
+
+STAGES_FILE = 'stages.json'
+
+
+def instance_seed(config, instance):
+  """Seed of long-tailed instance `instance`: data set, init, sampling."""
+  return config.seed + instance
+
+
+def uses_git(config):
+  return any(config_base.method_parts(m)[3] for m in config.methods)
+
+
+def _section(config_dict):
+  return ml_collections.ConfigDict(config_dict.to_dict())
+
+
+def stage_config(config, kind, seed, method=None, munit_workdir=''):
+  """The resolved config of one stage's run (experiment `kind`)."""
+  c = config_base.get_base(kind)
+  c.seed = seed
+  c.data = _section(config.data)
+  c.run = _section(config.run)
+  if kind == 'munit':
+    c.munit = _section(config.munit)
+  elif kind == 'classifier':
+    c.method = method
+    c.model = _section(config.model)
+    c.train = _section(config.train)
+    c.invariance = _section(config.invariance)
+    if config_base.method_parts(method)[3]:
+      c.git = _section(config.git)
+      c.git.munit_workdir = munit_workdir
+  config_lib.validate(c)
+  return c
+
+
+def munit_folder(config, workdir, instance):
+  """The MUNIT run the instance's GIT methods re-style with."""
+  if config.git.munit_workdir:
+    return os.path.abspath(os.path.expanduser(config.git.munit_workdir))
+  return os.path.join(workdir, f'instance_{instance}', 'munit')
+
+
+class StageClock:
+  """Wall time per stage, kept in WORKDIR/stages.json across restarts (the
+  time of a stage killed before it finished is not counted)."""
+
+  def __init__(self, workdir):
+    self.path = os.path.join(workdir, STAGES_FILE)
+    self.stages = {}
+    if os.path.exists(self.path):
+      with open(self.path) as f:
+        self.stages = json.load(f)
+
+  def run(self, name, fn):
+    record = self.stages.setdefault(name, {'seconds': 0.0, 'done': False})
+    t0 = time.time()
+    fn()
+    record['seconds'] += time.time() - t0
+    record['done'] = True
+    workdir_lib.write_json(self.path, self.stages)
+
+
+def _run_stage(folder, config, runner, **kwargs):
+  """Runs (or resumes, or skips when finished) one stage in its folder."""
+  resumed = workdir_lib.prepare(folder, config_lib.to_json(config))
+  state = ('finished' if workdir_lib.is_done(folder) else
+           'resuming' if resumed else 'starting')
+  print(f'[git] {state} {config.experiment} in {folder}', flush=True)
+  runner.run(config, folder, **kwargs)
+
+
+def _check_inputs(config, workdir, datasets):
+  """One-line errors for bad GIT input, before any training."""
+  for instance, data in enumerate(datasets):
+    folder = munit_folder(config, workdir, instance)
+    if config.git.munit_workdir:
+      munit.check_generator(folder, data.image_shape)
+    for method in config.methods:
+      if config_base.method_parts(method)[3]:
+        sub = stage_config(config, 'classifier',
+                           instance_seed(config, instance), method, folder)
+        classifier.Plan(sub, data)  # threshold K against the smallest class
+
+
+def run(config, workdir):
+  """Runs every stage of every instance, then writes the study's report."""
+  if workdir_lib.is_done(workdir):
+    print(f'{workdir} already holds this finished run; nothing to do')
+    return
+  datasets = [build.build(config.data, instance_seed(config, i))
+              for i in range(config.num_instances)]
+  _check_inputs(config, workdir, datasets)
+  clock = StageClock(workdir)
+  for instance, data in enumerate(datasets):
+    seed = instance_seed(config, instance)
+    root = os.path.join(workdir, f'instance_{instance}')
+    print(f'[git] instance {instance + 1}/{config.num_instances} (seed '
+          f'{seed}): {len(data.y_train)} training images, sizes by rank '
+          f'{data.class_sizes[data.class_order].tolist()}', flush=True)
+    clock.run(f'instance_{instance}/dataset', lambda: _run_stage(
+        os.path.join(root, 'dataset'), stage_config(config, 'dataset', seed),
+        dataset, data=data))
+    folder = munit_folder(config, workdir, instance)
+    if uses_git(config) and not config.git.munit_workdir:
+      clock.run(f'instance_{instance}/munit', lambda: _run_stage(
+          folder, stage_config(config, 'munit', seed), munit, data=data))
+    for method in config.methods:
+      clock.run(f'instance_{instance}/{method}', lambda: _run_stage(
+          os.path.join(root, method),
+          stage_config(config, 'classifier', seed, method, folder),
+          classifier, data=data))
+  t0 = time.time()
+  results = git_report.write(config, workdir, clock.stages)
+  print(f'[git] report written in {time.time() - t0:.1f} s', flush=True)
+  workdir_lib.mark_done(workdir, {
+      'experiment': 'git',
+      'balanced_accuracy': {m: r['balanced_accuracy']['mean']
+                            for m, r in results['methods'].items()}})
+  print(git_report.summary_lines(results), flush=True)
+  print(f'outputs in {workdir} (report.md)', flush=True)

@@ -1,0 +1,263 @@
+"""What a `git` study writes: results.json, figures and report.md.
+
+Reads the finished stages of every instance (each a run folder with its
+own results.json / per_class.json) and summarises them per method as mean
++- std over instances.
+"""
+import glob
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+
+from gitjax import invariance
+from gitjax import report
+from gitjax.experiments import munit_report
+from gitjax.runtime import workdir as workdir_lib
+
+
+def _read(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def _stats(values):
+  """{'mean', 'std' (sample std; 0 for one value), 'values'}, NaNs kept out
+  of mean and std."""
+  arr = np.asarray([np.nan if v is None else v for v in values], np.float64)
+  finite = arr[np.isfinite(arr)]
+  mean = float(finite.mean()) if len(finite) else float('nan')
+  std = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
+  return {'mean': mean, 'std': std, 'values': arr.tolist()}
+
+
+def tail_classes(class_sizes):
+  """The smallest fifth of the classes (at least one) by training size;
+  ties broken by class index."""
+  sizes = np.asarray(class_sizes)
+  count = max(1, math.ceil(len(sizes) / 5))
+  return sorted(np.lexsort((np.arange(len(sizes)), sizes))[:count].tolist())
+
+
+def collect(config, workdir):
+  """Per method and instance: the classifier stage's results and table."""
+  runs = {}
+  for method in config.methods:
+    runs[method] = []
+    for instance in range(config.num_instances):
+      folder = os.path.join(workdir, f'instance_{instance}', method)
+      runs[method].append({
+          'folder': folder,
+          'results': _read(os.path.join(folder, 'results.json')),
+          'per_class': _read(os.path.join(folder, 'per_class.json'))})
+  return runs
+
+
+def summarise(runs):
+  """{method: metrics as mean +- std over instances}."""
+  out = {}
+  for method, instances in runs.items():
+    acc, ekld, tail, rho, speed = [], [], [], [], []
+    for run in instances:
+      results, table = run['results'], run['per_class']
+      acc.append(results['balanced_accuracy'])
+      speed.append(results['speed'].get('train_images_per_s'))
+      sizes = [row['train_size'] for row in table]
+      if 'ekld' in table[0]:
+        values = [row['ekld'] for row in table]
+        ekld.append(float(np.nanmean(values)))
+        tail.append(float(np.nanmean([values[c] for c in
+                                      tail_classes(sizes)])))
+        rho.append(results.get('ekld_spearman'))
+    out[method] = {
+        'balanced_accuracy': _stats(acc),
+        'mean_ekld': _stats(ekld) if ekld else None,
+        'tail_ekld': _stats(tail) if tail else None,
+        'ekld_spearman': _stats(rho) if rho else None,
+        'train_images_per_s': _stats(speed),
+    }
+  return out
+
+
+def _by_size(runs, key):
+  """{method: (sizes, mean value per size over instances, Spearman)}."""
+  series = {}
+  for method, instances in runs.items():
+    if key not in instances[0]['per_class'][0]:
+      continue
+    values = {}
+    for run in instances:
+      for row in run['per_class']:
+        values.setdefault(row['train_size'], []).append(row[key])
+    sizes = sorted(values)
+    means = [float(np.nanmean(values[s])) for s in sizes]
+    series[method] = (sizes, means, invariance.spearman(sizes, means))
+  return series
+
+
+def _munit_section(config, workdir, figures):
+  """MUNIT headline per instance and its figures copied into figures/."""
+  from gitjax.experiments import git  # pylint: disable=g-import-not-at-top
+  if not git.uses_git(config):
+    return None
+  out = {'instances': [], 'figures': []}
+  for instance in range(config.num_instances):
+    folder = git.munit_folder(config, workdir, instance)
+    path = os.path.join(folder, 'results.json')
+    results = _read(path) if os.path.exists(path) else None
+    out['instances'].append({
+        'folder': folder,
+        'headline': munit_report.headline(results) if results else None,
+        'iterations': results['iterations'] if results else None,
+        'restyle_decoder': 'a'})
+    if config.git.munit_workdir and instance:
+      break  # one given MUNIT serves every instance
+  source = git.munit_folder(config, workdir, 0)
+  samples = sorted(glob.glob(os.path.join(source, 'figures', 'samples_*.png')))
+  picks = ([('munit_samples.png', samples[-1])] if samples else []) + [
+      (f'munit_{os.path.basename(p)}', p) for p in
+      sorted(glob.glob(os.path.join(source, 'figures', 'recovered_*.png')))
+      + glob.glob(os.path.join(source, 'figures', 'labels.png'))
+      + glob.glob(os.path.join(source, 'figures', 'interpolation.png'))]
+  for name, path in picks:
+    shutil.copyfile(path, os.path.join(figures, name))
+    out['figures'].append(name)
+  return out
+
+
+def write(config, workdir, stages):
+  """Writes results.json, figures/*.png and report.md; returns results."""
+  runs = collect(config, workdir)
+  figures = workdir_lib.subdir(workdir, 'figures')
+  first = runs[config.methods[0]][0]
+  sizes = [row['train_size'] for row in first['per_class']]
+  results = {
+      'methods': summarise(runs),
+      'seeds': [config.seed + i for i in range(config.num_instances)],
+      'num_instances': config.num_instances,
+      'data': first['results']['data'],
+      'transform': first['results']['transform'],
+      'class_sizes_instance_0': sizes,
+      'tail_classes_instance_0': tail_classes(sizes),
+      'stages': stages,
+      'munit': _munit_section(config, workdir, figures),
+      'command': workdir_lib.command_line(),
+      'devices': first['results']['devices'],
+  }
+  title = (f'{results["data"]}, {results["transform"]}, '
+           f'{config.num_instances} instance(s)')
+  ekld = _by_size(runs, 'ekld')
+  if ekld:
+    report.ekld_figure(os.path.join(figures, 'ekld_vs_size.png'), ekld,
+                       title=title + ' (mean per class size)')
+  report.ekld_figure(os.path.join(figures, 'accuracy_vs_size.png'),
+                     _by_size(runs, 'test_accuracy'), title=title,
+                     ylabel='test accuracy')
+  workdir_lib.write_json(os.path.join(workdir, 'results.json'), results)
+  _write_markdown(config, workdir, results, bool(ekld))
+  return results
+
+
+def _pm(stats, digits=3, scale=1.0):
+  if stats is None:
+    return 'n/a'
+  mean, std = stats['mean'] * scale, stats['std'] * scale
+  if len(stats['values']) == 1:
+    return f'{mean:.{digits}f}'
+  return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def summary_lines(results):
+  """One printed line per method."""
+  lines = []
+  for method, m in results['methods'].items():
+    line = (f'{method}: balanced accuracy '
+            f'{_pm(m["balanced_accuracy"], 4)}')
+    if m['tail_ekld']:
+      line += (f', eKLD all {_pm(m["mean_ekld"])}, smallest fifth '
+               f'{_pm(m["tail_ekld"])}')
+    lines.append(line)
+  return '\n'.join(lines)
+
+
+def _write_markdown(config, workdir, results, with_ekld):
+  n = config.num_instances
+  t = config.train
+  sizes = results['class_sizes_instance_0']
+  tail = results['tail_classes_instance_0']
+  lines = [
+      f'# GIT study: {results["data"]} ({results["transform"]})', '',
+      f'Command: `{results["command"]}`', '',
+      f'- {n} long-tailed instance(s), seeds {results["seeds"]} (data set, '
+      'initialisation, sampling, transforms); values are '
+      + ('mean ± sample std over instances' if n > 1 else 'one instance'),
+      f'- training class sizes (instance 0, largest first): '
+      f'{sorted(sizes, reverse=True)}; smallest fifth = classes {tail} '
+      f'(sizes {[sizes[c] for c in tail]})',
+      f'- classifier: {config.model.arch}'
+      + (f'-{config.model.depth}' if config.model.arch == 'resnet' else '')
+      + f', {t.epochs} epochs, batch {t.batch_size}, lr {t.lr}, drops at '
+      f'{tuple(t.decay_epochs)}; GIT ({config.git.mode}) from epoch '
+      f'{_git_start(config)}', f'- devices: {results["devices"]}; resolved '
+      'config: [config.json](config.json)', '',
+      '## Results', '',
+  ]
+  header = ['method', 'balanced accuracy']
+  if with_ekld:
+    header += ['mean eKLD (all classes)', 'mean eKLD (smallest fifth)',
+               'eKLD-size Spearman']
+  header.append('train images/s')
+  rows = []
+  for method, m in results['methods'].items():
+    row = [method, _pm(m['balanced_accuracy'], 4)]
+    if with_ekld:
+      row += [_pm(m['mean_ekld']), _pm(m['tail_ekld']),
+              _pm(m['ekld_spearman'], 2)]
+    row.append(_pm(m['train_images_per_s'], 0))
+    rows.append(row)
+  lines += [report.markdown_table(header, rows), '']
+  if with_ekld:
+    lines += ['eKLD = KL(p(y|x) || p(y|T(x))) on clean test images x of the '
+              'class (lower = more invariant); each point is the mean over '
+              'instances of the classes of that training size.', '',
+              '![eKLD against class size](figures/ekld_vs_size.png)', '']
+  lines += ['![accuracy against class size](figures/accuracy_vs_size.png)',
+            '']
+  munit = results['munit']
+  if munit:
+    lines += ['## The MUNIT generator', '']
+    for i, item in enumerate(munit['instances']):
+      head = item['headline'] or {}
+      parts = [f'{k} {v:.3f}' for k, v in head.items()
+               if v is not None and k != 'iterations_per_s']
+      lines.append(f'- instance {i}: `{item["folder"]}`, '
+                   f'{item["iterations"]} iterations; re-styling a -> a; '
+                   + (', '.join(parts) or 'not measured'))
+    lines.append('')
+    lines += [f'![{name}](figures/{name})' for name in munit['figures']]
+    lines += ['', 'TV: total-variation distance of the transformation '
+              'parameters recovered from re-stylings to the distribution T '
+              'draws from (the `_true` value is the same measurement on real '
+              'T(x), the floor); label_preservation: an oracle probe\'s '
+              'accuracy on re-stylings.', '']
+  lines += ['## Time per stage', '']
+  stage_rows = [(name, f'{rec["seconds"]:.0f}',
+                 'yes' if rec['done'] else 'no')
+                for name, rec in results['stages'].items()]
+  total = sum(rec['seconds'] for rec in results['stages'].values())
+  stage_rows.append(('total', f'{total:.0f}', ''))
+  lines += [report.markdown_table(('stage', 'seconds', 'finished'),
+                                  stage_rows), '',
+            'Each stage is a run folder of its own (instance_*/...): its '
+            'report.md has the details. Seconds are wall time in this and '
+            'earlier (resumed) processes; a stage killed before it finished '
+            'counts from its restart.', '']
+  with open(os.path.join(workdir, 'report.md'), 'w') as f:
+    f.write('\n'.join(lines))
+
+
+def _git_start(config):
+  from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top
+  return config_lib.git_start_epoch(config.train, config.git)

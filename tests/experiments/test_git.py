@@ -1,0 +1,203 @@
+"""The git experiment end to end: smoke study, report, cached stages,
+kill and resume, bad GIT input."""
+import json
+import os
+import shutil
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'configs'))
+
+import git_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.errors import ConfigError  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments import classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments import classifier_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments import git  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments import git_report  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments import munit  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+METHODS = ('ce_drs_git', 'oracle')
+
+
+def _config(**overrides):
+  config = git_digits.get_config('bg,smoke')
+  config.munit.evaluate = False  # measured by the MUNIT tests; saves time
+  for key, value in overrides.items():
+    node = config
+    *path, last = key.split('.')
+    for part in path:
+      node = node[part]
+    node[last] = value
+  config_lib.validate(config, num_devices=jax.device_count())
+  return config
+
+
+def _run(config, workdir):
+  workdir_lib.prepare(str(workdir), config_lib.to_json(config))
+  git.run(config, str(workdir))
+  return str(workdir)
+
+
+@pytest.fixture(scope='module')
+def study(tmp_path_factory):
+  # Two of the four methods: every stage kind, half the compilations.
+  return _run(_config(methods=METHODS), tmp_path_factory.mktemp('git') /
+              'study')
+
+
+def _read(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def test_smoke_study_writes_the_report(study):
+  for name in ('report.md', 'results.json', 'done.json', 'stages.json',
+               'figures/ekld_vs_size.png', 'figures/accuracy_vs_size.png',
+               'figures/munit_samples.png',
+               'instance_0/dataset/summary.json',
+               'instance_0/munit/done.json'):
+    assert os.path.exists(os.path.join(study, name)), name
+  results = _read(os.path.join(study, 'results.json'))
+  assert list(results['methods']) == list(METHODS)
+  for m in results['methods'].values():
+    assert 0 <= m['balanced_accuracy']['mean'] <= 1
+    assert m['tail_ekld']['mean'] >= 0
+  text = open(os.path.join(study, 'report.md')).read()
+  for method in ('ce_drs_git', 'oracle', 'Time per stage', 'seeds [0]'):
+    assert method in text
+  # GIT batches only from one epoch after the first lr drop (epoch 1 -> 2).
+  records = [json.loads(l) for l in open(os.path.join(
+      study, 'instance_0', 'ce_drs_git', 'metrics.jsonl'))]
+  per_epoch = 11
+  assert all(r['git_fraction'] == 0 for r in records
+             if r['step'] <= 2 * per_epoch)
+  assert all(r['git_fraction'] == 0.5 for r in records
+             if r['step'] > 2 * per_epoch + 4)
+
+
+def test_tail_classes_are_the_smallest_fifth():
+  assert git_report.tail_classes([50, 5, 20, 5, 40, 9, 7, 100, 60, 30]) == [
+      1, 3]
+  assert git_report.tail_classes([3, 1, 2]) == [1]
+
+
+def test_a_finished_stage_is_not_rerun(study, monkeypatch):
+  os.remove(os.path.join(study, 'done.json'))
+
+  def fail(*args, **kwargs):
+    raise AssertionError('a finished stage ran again')
+
+  monkeypatch.setattr(classifier, 'train', fail)
+  monkeypatch.setattr(munit, 'train', fail)
+  git.run(_config(methods=METHODS), study)
+  assert os.path.exists(os.path.join(study, 'done.json'))
+
+
+def test_killed_study_resumes_to_the_same_result(study, tmp_path, monkeypatch):
+  munit_dir = os.path.join(study, 'instance_0', 'munit')
+  config = _config(methods=('ce_drs_git',), **{'git.munit_workdir': munit_dir})
+  real_jit = classifier_steps.jit_git_train_step
+
+  def killed_after_five_calls(*args, **kwargs):
+    fn = real_jit(*args, **kwargs)
+    calls = []
+
+    def step(*a):
+      calls.append(1)
+      if len(calls) > 5:
+        raise KeyboardInterrupt('killed')
+      return fn(*a)
+    return step
+
+  monkeypatch.setattr(classifier_steps, 'jit_git_train_step',
+                      killed_after_five_calls)
+  workdir = tmp_path / 'killed'
+  with pytest.raises(KeyboardInterrupt):
+    _run(config, workdir)
+  monkeypatch.setattr(classifier_steps, 'jit_git_train_step', real_jit)
+  stage = os.path.join(str(workdir), 'instance_0', 'ce_drs_git')
+  assert not os.path.exists(os.path.join(stage, 'done.json'))
+  git.run(config, str(workdir))
+  resumed = _read(os.path.join(stage, 'per_class.json'))
+  uninterrupted = _read(os.path.join(study, 'instance_0', 'ce_drs_git',
+                                     'per_class.json'))
+  for a, b in zip(resumed, uninterrupted):
+    assert a['test_accuracy'] == pytest.approx(b['test_accuracy'])
+    assert a['ekld'] == pytest.approx(b['ekld'], rel=1e-4, abs=1e-6)
+  assert not os.path.exists(os.path.join(str(workdir), 'instance_0', 'munit'))
+
+
+def test_bad_munit_workdir_is_one_line_before_training(study, tmp_path):
+  data_shape = (28, 28, 1)
+  with pytest.raises(ConfigError, match='does not exist'):
+    munit.check_generator(str(tmp_path / 'nowhere'), data_shape)
+  with pytest.raises(ConfigError, match='holds no MUNIT run'):
+    munit.check_generator(os.path.join(study, 'instance_0', 'oracle'),
+                          data_shape)
+  unfinished = tmp_path / 'unfinished'
+  shutil.copytree(os.path.join(study, 'instance_0', 'munit'), unfinished)
+  os.remove(unfinished / 'done.json')
+  with pytest.raises(ConfigError, match='unfinished'):
+    munit.check_generator(str(unfinished), data_shape)
+  finished = os.path.join(study, 'instance_0', 'munit')
+  with pytest.raises(ConfigError, match='shape'):
+    munit.check_generator(finished, (32, 32, 3))
+  assert munit.check_generator(finished, data_shape) == data_shape
+  # Through the study: nothing is trained, no stage folder is made.
+  config = _config(**{'git.munit_workdir': str(unfinished)})
+  workdir = tmp_path / 'refused'
+  with pytest.raises(ConfigError, match='unfinished'):
+    _run(config, workdir)
+  assert not os.path.exists(workdir / 'instance_0')
+
+
+def test_threshold_k_at_or_below_the_smallest_class_is_refused(tmp_path):
+  config = _config(**{'git.mode': 'threshold', 'git.threshold_k': 12})
+  workdir = tmp_path / 'k'
+  with pytest.raises(ConfigError, match='threshold_k=12'):
+    _run(config, workdir)
+  assert not os.path.exists(workdir / 'instance_0')
+
+
+@pytest.mark.parametrize('overrides, match', [
+    ({'methods': ('ce', 'ce_dr')}, 'config.methods'),
+    ({'methods': ('oracle_git',)}, 'config.methods'),
+    ({'methods': ('ce_git',), 'train.decay_epochs': (),
+      'train.decay_factors': ()},
+     'starts GIT one epoch after the first lr drop'),
+    ({'git.start_epoch': 3}, 'would start GIT at epoch 3'),
+    ({'git.mode': 'halfbatch'}, 'git.mode'),
+])
+def test_bad_git_config_is_one_line(overrides, match):
+  with pytest.raises(ConfigError, match=match) as e:
+    _config(**overrides)
+  assert '\n' not in str(e.value)
+
+
+def test_classifier_git_method_needs_a_munit_and_plain_methods_no_git_keys():
+  import classifier_digits  # pylint: disable=g-import-not-at-top
+  config = classifier_digits.get_config('ce_drs_git,smoke')
+  config.train.epochs = 3
+  with pytest.raises(ConfigError, match='munit_workdir'):
+    config_lib.validate(config)
+  config = classifier_digits.get_config('ce_drs,smoke')
+  config.git.mode = 'threshold'
+  with pytest.raises(ConfigError, match='only read by GIT methods'):
+    config_lib.validate(config)
+
+
+def test_batch_half_must_split_over_the_devices():
+  with pytest.raises(ConfigError, match='batch_size // 2'):
+    config = _config()
+    config.train.batch_size = 8
+    config_lib.validate(config, num_devices=8)
+  assert np.all(np.isfinite([1.0]))
