@@ -148,3 +148,25 @@ def test_provenance_absolute_data_path_and_a_changed_file_is_refused(
   again = _launch(*args)
   assert again.returncode == 2
   assert 'changed since this run started' in _error_line(again)
+
+
+def test_a_second_launch_on_a_live_workdir_exits_2_naming_the_holder(
+    tmp_path):
+  """While a run holds its folder, a launch (here of another config) writes
+  nothing and names the holder."""
+  workdir = str(tmp_path / 'w')
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys; from gitjax.runtime import workdir; '
+       'workdir.prepare(sys.argv[1], "{}"); print("ready", flush=True); '
+       'sys.stdin.read()', workdir], cwd=ROOT, stdin=subprocess.PIPE,
+      stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'ready'
+    result = _launch('--config', 'configs/dataset_digits.py', '--workdir',
+                     workdir)
+    assert result.returncode == 2
+    assert f'in use by process {holder.pid} on' in _error_line(result)
+    assert open(os.path.join(workdir, 'config.json')).read() == '{}'
+  finally:
+    holder.kill()
+    holder.wait()
