@@ -75,8 +75,8 @@ def test_an_unfinished_run_is_evaluated_at_its_step_and_marked(
   out = os.path.join(run, 'evaluations', os.listdir(
       os.path.join(run, 'evaluations'))[0])
   report = open(os.path.join(out, 'report.md')).read()
-  assert f'Unfinished run: this evaluates the checkpoint at step {steps[0]}' in (
-      report)
+  assert ('Unfinished run: this evaluates the checkpoint at step '
+          f'{steps[0]}') in report
   assert '(last model)' not in report
   rows = compare.compare([out], str(tmp_path / 'cmp'))
   assert f'unfinished: step {steps[0]} of' in rows[0][0]
