@@ -72,17 +72,6 @@ def get_config(arg='bg'):
   config.run.log_every = 50
   config.run.checkpoint_every = 100
   if variant == 'smoke':
-    config_base.munit_smoke(config, n_max=config.data.n_max)
+    config_base.git_smoke(config)
     config.data.test_per_class = 0
-    config.model.depth = 8
-    t.epochs = 3
-    t.batch_size = 32
-    t.warmup_epochs = 1
-    t.decay_epochs = (1,)
-    t.decay_factors = (0.1,)
-    config.invariance.images_per_class = 4
-    config.invariance.transforms_per_image = 8
-    config.invariance.images_per_batch = 8
-    config.run.log_every = 4
-    config.run.checkpoint_every = 8
   return config

@@ -196,7 +196,8 @@ def train(config, workdir, data, mesh):
   eval_every = config.train.eval_every_epochs * plan.steps_per_epoch
   best = BestModel(workdir, enabled=len(data.y_val) > 0)
   speed = {'compile_and_first_step_s': None, 'train_images_per_s': None}
-  window, timed_steps, timed_s = [], 0, 0.0
+  clock = progress_lib.TrainClock(checkpointer.restored_meta)
+  window = []
   last_log = time.time()
   try:
     with pipeline.Prefetcher(make_batch, mesh, start,
@@ -227,8 +228,7 @@ def train(config, workdir, data, mesh):
           scalars = _mean_scalars(window)
           now = time.time()
           if step > start:
-            timed_steps += len(window)
-            timed_s += now - last_log
+            clock.add(len(window), now - last_log)
           last_log, window = now, []
           metrics_lib.check_finite(done, scalars, checkpointer.latest_step(),
                                    checkpointer.directory)
@@ -242,14 +242,15 @@ def train(config, workdir, data, mesh):
           _periodic_eval(config, data, state, statics, mesh, writer, done,
                          best)
         if save_now:
-          checkpointer.save(done, state, {'epoch': done / plan.steps_per_epoch})
+          checkpointer.save(done, state, {'epoch': done / plan.steps_per_epoch,
+                                          **clock.meta()})
   finally:
     writer.close()
     checkpointer.close()
     best.close()
-  if timed_steps:
-    speed['train_images_per_s'] = (timed_steps * config.train.batch_size /
-                                   timed_s)
+  if clock.rate:
+    speed['train_images_per_s'] = clock.rate * config.train.batch_size
+  speed.update(train_wall_s=clock.wall_s, train_segments=clock.segments)
   return state, statics, plan, speed
 
 
@@ -377,9 +378,7 @@ def run(config, workdir, data=None):
   print(f'{len(data.y_train)} training images, sizes by rank '
         f'{data.class_sizes[data.class_order].tolist()}; method '
         f'{config.method}', flush=True)
-  start = time.time()
   state, statics, plan, speed = train(config, workdir, data, mesh)
-  speed['train_wall_s'] = time.time() - start
   test = evaluate(config, data, state, statics, mesh)
   test['best'] = evaluate_best(config, workdir, data, state, statics, mesh)
   t0 = time.time()

@@ -5,6 +5,7 @@ import numpy as np
 
 from gitjax import invariance
 from gitjax import report
+from gitjax.runtime import provenance
 from gitjax.runtime import workdir as workdir_lib
 
 
@@ -131,5 +132,6 @@ def _write_markdown(workdir, results, per_class, with_invariance):
       cells += [f'{row["ekld"]:.4f}', f'{row["consistency"]:.3f}']
     rows.append(cells)
   lines += [report.markdown_table(header, rows), '']
+  lines += provenance.provenance_markdown(workdir)
   with open(os.path.join(workdir, 'report.md'), 'w') as f:
     f.write('\n'.join(lines))

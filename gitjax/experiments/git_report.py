@@ -15,6 +15,7 @@ import numpy as np
 from gitjax import invariance
 from gitjax import report
 from gitjax.experiments import munit_report
+from gitjax.runtime import provenance
 from gitjax.runtime import workdir as workdir_lib
 
 
@@ -254,6 +255,7 @@ def _write_markdown(config, workdir, results, with_ekld):
             'report.md has the details. Seconds are wall time in this and '
             'earlier (resumed) processes; a stage killed before it finished '
             'counts from its restart.', '']
+  lines += provenance.provenance_markdown(workdir)
   with open(os.path.join(workdir, 'report.md'), 'w') as f:
     f.write('\n'.join(lines))
 

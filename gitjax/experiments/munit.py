@@ -181,13 +181,14 @@ def train(config, workdir, data, mesh):
                          {'image_shape': list(data.image_shape)})
   checkpointer, writer, state, start = resume.start(
       workdir, state, config.run.keep_checkpoints, unit='iteration')
+  train_clock = progress_lib.TrainClock(checkpointer.restored_meta)
   step_fn = steps.jit_train_step(statics, mesh)
   draws = Draws(data.y_train, m.batch_size, config.seed, data.num_classes)
   sampler = Sampler(config, data, statics, workdir)
   schedule = steps.lr_schedule(statics)
   progress = progress_lib.Progress(m.iterations, 1, start, unit='it/s')
   speed = {'compile_and_first_step_s': None, 'iterations_per_s': None}
-  window, timed_steps, timed_s = [], 0, 0.0
+  window = []
   clock, steps_on_clock = time.time(), 0  # the first step (compile) is not timed
   try:
     with pipeline.Prefetcher(lambda s: draws.batch(data.x_train, s), mesh,
@@ -209,8 +210,7 @@ def train(config, workdir, data, mesh):
         sample_now = done % m.sample_every == 0 or done == m.iterations
         if log_now or save_now or sample_now:
           scalars = _mean_scalars(window)  # waits for the device
-          timed_steps += steps_on_clock
-          timed_s += time.time() - clock
+          train_clock.add(steps_on_clock, time.time() - clock)
           window = []
           metrics_lib.check_finite(done, scalars, checkpointer.latest_step(),
                                    checkpointer.directory)
@@ -222,7 +222,8 @@ def train(config, workdir, data, mesh):
         if sample_now:
           sampler.save(state.params['gen'], done)
         if save_now:
-          checkpointer.save(done, state, {'iteration': done})
+          checkpointer.save(done, state, {'iteration': done,
+                                          **train_clock.meta()})
         if log_now or save_now or sample_now:
           # Figures and checkpoints are not training: restart both clocks.
           clock, steps_on_clock = time.time(), 0
@@ -230,10 +231,12 @@ def train(config, workdir, data, mesh):
   finally:
     writer.close()
     checkpointer.close()
-  if timed_steps:
-    speed['iterations_per_s'] = timed_steps / timed_s
+  if train_clock.rate:
+    speed['iterations_per_s'] = train_clock.rate
     speed['images_per_s'] = (speed['iterations_per_s'] * m.batch_size *
                              len(statics.directions))
+  speed.update(train_wall_s=train_clock.wall_s,
+               train_segments=train_clock.segments)
   return state, statics, sampler, speed
 
 
@@ -288,9 +291,7 @@ def run(config, workdir, data=None):
   print(f'{len(data.y_train)} training images, sizes by rank '
         f'{data.class_sizes[data.class_order].tolist()}; transform '
         f'{"+".join(data.transform.names) or "none"}', flush=True)
-  start = time.time()
   state, statics, sampler, speed = train(config, workdir, data, mesh)
-  speed['train_wall_s'] = time.time() - start
   gen_params = state.params['gen']
   sampler.save_interpolation(gen_params)
   evaluation = None

@@ -7,6 +7,7 @@ import numpy as np
 
 from gitjax import report
 from gitjax.runtime import metrics as metrics_lib
+from gitjax.runtime import provenance
 from gitjax.runtime import workdir as workdir_lib
 
 plt = report.plt  # report selects the Agg backend before pyplot loads
@@ -293,6 +294,7 @@ def _write_markdown(workdir, results):
         f'(balanced {labels["real"]["balanced_accuracy"]:.3f})', '',
         '![labels](figures/labels.png)', '']
   lines += _per_class_lines(results)
+  lines += provenance.provenance_markdown(workdir)
   with open(os.path.join(workdir, 'report.md'), 'w') as f:
     f.write('\n'.join(lines))
 
