@@ -7,7 +7,7 @@ run ignores. `gitjax/config.py` checks every value before a run starts.
 """
 import ml_collections
 
-EXPERIMENTS = ('dataset', 'classifier', 'munit', 'unrolled_ring', 'git')
+EXPERIMENTS = ('dataset', 'classifier', 'munit', 'unrolled_ring', 'git', 'maml')
 
 # method -> (loss, sampling rule, oracle). Sampling rules: 'erm' (uniform
 # shuffle), 'rs' (class-balanced resampling), 'rw' (effective-number
@@ -137,6 +137,30 @@ def git():
   return g
 
 
+def git_smoke(config):
+  """Shrinks a git study to a seconds-long run per stage (the `,smoke`
+  variants): MUNIT as munit_smoke, a ResNet-8 for three epochs (GIT in the
+  third), a few eKLD draws."""
+  munit_smoke(config, n_max=config.data.n_max)
+  config.data.n_max = min(config.data.n_max, 120)
+  config.data.test_per_class = 10
+  config.data.test_split = 'balanced'
+  config.model.depth = 8
+  t = config.train
+  t.epochs = 3
+  t.batch_size = 32
+  t.warmup_epochs = 1
+  t.decay_epochs = (1,)
+  t.decay_factors = (0.1,)
+  t.eval_every_epochs = 0
+  config.invariance.images_per_class = 4
+  config.invariance.transforms_per_image = 8
+  config.invariance.images_per_batch = 8
+  config.run.log_every = 4
+  config.run.checkpoint_every = 8
+  return config
+
+
 def mnist_k49(d, transform):
   """The paper's Kuzushiji-49 protocol applied to MNIST (TFDS 'mnist', or a
   local file through data.path): Zipf tail, alpha 2, n_max 4800, n_min 5."""
@@ -166,7 +190,8 @@ def classifier_smoke(config, n_max):
   variants): a tiny tail and model, two epochs, a few eKLD draws."""
   config.data.n_max = n_max
   config.model.depth = 8
-  config.train.epochs = 2
+  # GIT starts one epoch after the lr drop at epoch 1: a third epoch for it.
+  config.train.epochs = 3 if config.method.endswith(GIT_SUFFIX) else 2
   config.train.batch_size = 32
   config.train.warmup_epochs = 1
   config.train.decay_epochs = (1,)
@@ -296,6 +321,82 @@ def ring():
 # --- end ring section
 
 
+# --- maml section: owned by the MAML trainer (gitjax/experiments/maml.py)
+def maml():
+  """MAML / MAML++ meta-training, meta-test accuracy and invariance transfer.
+
+  Defaults are MAML's Omniglot 5-way 1-shot recipe. The data section names
+  the source and the nuisance transform applied to every task image.
+  """
+  m = ml_collections.ConfigDict()
+  m.ways = 5                 # N classes per task
+  m.shots = 1                # K support images per class
+  m.queries = 15             # Q query images per class
+  m.meta_batch = 32          # tasks per meta-step, split over all devices
+  m.meta_steps = 60000       # outer (meta) iterations
+  m.inner_steps = 1          # inner SGD steps on the support set (0 = no adaptation)
+  m.inner_lr = 0.4           # initial inner learning rate (every layer and step)
+  m.learn_inner_lr = True    # MAML++/Meta-SGD: meta-learn a rate per layer and step
+  m.first_order = False      # first-order MAML (inner gradients held constant)
+  m.multi_step_loss = False  # MAML++: query loss after every inner step, annealed to the last
+  m.msl_anneal_steps = 10000  # meta-steps over which those weights move to the last step
+  m.per_step_bn = False      # MAML++: a BN scale/offset set per inner step
+  m.checkpoint_inner = True  # rematerialise inner steps (less memory, ~20% more time)
+  m.outer_lr = 1e-3          # outer Adam learning rate
+  m.clip_norm = 0.0          # clip the meta-gradient's global norm (0 = off)
+  m.filters = 64             # Conv-4 width (64 Omniglot, 32 miniImageNet)
+  m.downsample = 'stride'    # Conv-4 downsampling: 'stride' (Omniglot) or 'maxpool'
+  m.split = 'source'         # meta-splits: 'source' (train/test split classes) or 'classes'
+  m.train_classes = ()       # split='classes': meta-train class ids
+  m.val_classes = ()         # split='classes': meta-val class ids (may be empty)
+  m.test_classes = ()        # split='classes': meta-test class ids
+  m.num_val_classes = 0      # split='source': last meta-train classes held out as meta-val
+  m.rotations = False        # 90/180/270-degree rotations as extra meta-train classes
+  m.max_images_per_class = 0  # cap on images per class (0 = the smallest class's count)
+  m.image_size = 0           # resize to S x S grayscale (Lanczos) before anything (0 = as stored)
+  m.invert = False           # 255 - x (TFDS Omniglot: dark strokes on white)
+  m.eval_every = 1000        # meta-steps between meta-val evaluations (0 = none)
+  m.val_tasks = 100          # meta-val tasks per evaluation
+  m.test_tasks = 600         # meta-test tasks of the final evaluation
+  m.test_steps = 10          # adaptation steps evaluated at meta-test (accuracy after 0..n)
+  m.eval_chunk = 40          # tasks per evaluation call (a multiple of the devices)
+  m.transfer = False         # invariance-transfer study after training (needs data.transform)
+  m.transfer_shots = (1, 5, 10)  # shots K at which invariance is measured
+  m.transfer_tasks = 20      # meta-test tasks per shot count
+  m.transfer_draws = 16      # nuisance draws x' per query image
+  m.pretrain_steps = 1000    # plain CNN: classifier steps on the meta-train classes
+  m.pretrain_batch_size = 64  # plain CNN: batch (a multiple of the devices)
+  m.pretrain_lr = 1e-3       # plain CNN: Adam learning rate
+  m.finetune_lr = 0.4        # plain CNN: SGD rate of its fine-tuning on each support set
+  return m
+
+
+def maml_smoke(config):
+  """Shrinks a MAML config to a seconds-long run (the `,smoke` variants)."""
+  m = config.maml
+  m.queries = min(m.queries, 2)
+  m.meta_batch = 8
+  m.meta_steps = 4
+  m.inner_steps = 1
+  m.checkpoint_inner = False  # smaller graph, faster compilation
+  m.filters = 8
+  m.msl_anneal_steps = 2
+  m.eval_every = 2
+  m.val_tasks = 8
+  m.test_tasks = 8
+  m.test_steps = 1           # = inner_steps: all transfer learners share one compilation
+  m.eval_chunk = 8
+  m.transfer_shots = (1,)
+  m.transfer_tasks = 8
+  m.transfer_draws = 2
+  m.pretrain_steps = 3
+  m.pretrain_batch_size = 16
+  config.run.log_every = 2
+  config.run.checkpoint_every = 3
+  return config
+# --- end maml section
+
+
 def get_base(experiment):
   """Returns the full, default config of one experiment kind."""
   if experiment not in EXPERIMENTS:
@@ -314,6 +415,7 @@ def get_base(experiment):
     c.git = git()
   elif experiment == 'git':
     c.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')  # one classifier per method
+    c.data.transform = 'bg'  # a transformation MUNIT's style learns (and the oracle needs)
     c.num_instances = 1      # long-tailed instances (seeds seed, seed+1, ...): mean +- std
     c.munit = munit()
     c.model = model()
@@ -324,4 +426,6 @@ def get_base(experiment):
     c.munit = munit()
   elif experiment == 'unrolled_ring':
     c.ring = ring()
+  elif experiment == 'maml':
+    c.maml = maml()
   return c
