@@ -92,3 +92,40 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=1e-8):
     raise ValueError(f'eps_root must be > 0 to differentiate through Adam, '
                      f'got {eps_root}')
   return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+
+
+def sgd_per_step(learning_rates, *, first_order=False):
+  """Plain SGD whose step size depends on the step and the parameter tensor.
+
+  MAML++ / Meta-SGD learn one inner learning rate per layer and per step:
+  `learning_rates` has the structure of the parameters, each leaf a vector
+  [S] of rates for steps 0..S-1 (steps beyond S-1 reuse the last rate, so an
+  evaluation may adapt for longer than training did). The rates enter the
+  update through this closure, so `jax.grad` of anything computed from
+  `unroll`'s result reaches them.
+
+  Args:
+    learning_rates: pytree matching the parameters, leaves float [S], S >= 1.
+    first_order: treat each inner gradient as a constant (first-order MAML):
+      d theta_{k+1} / d theta_k = I, and the rates still get gradients.
+
+  Returns:
+    An optax.GradientTransformation whose state is the step count.
+  """
+
+  def init(params):
+    del params
+    return jnp.zeros((), jnp.int32)
+
+  def update(grads, count, params=None):
+    del params
+    if first_order:
+      grads = jax.lax.stop_gradient(grads)
+
+    def scaled(rates, grad):
+      rate = rates[jnp.minimum(count, rates.shape[0] - 1)]
+      return -rate.astype(grad.dtype) * grad
+
+    return jax.tree.map(scaled, learning_rates, grads), count + 1
+
+  return optax.GradientTransformation(init, update)

@@ -154,6 +154,38 @@ _RULES = (
     ('ring.quality_stds', _positive, 'a number > 0'),
     ('ring.mode_min_samples', _at_least_one, 'an integer >= 1'),
     # --- end ring rules
+    # --- maml rules (owned by the MAML trainer)
+    ('maml.ways', lambda v: v >= 2, 'an integer >= 2'),
+    ('maml.shots', _at_least_one, 'an integer >= 1'),
+    ('maml.queries', _at_least_one, 'an integer >= 1'),
+    ('maml.meta_batch', _at_least_one, 'an integer >= 1'),
+    ('maml.meta_steps', _at_least_one, 'an integer >= 1'),
+    ('maml.inner_steps', _non_negative, 'an integer >= 0 (0 = no adaptation)'),
+    ('maml.inner_lr', _non_negative, 'a number >= 0'),
+    ('maml.msl_anneal_steps', _non_negative, 'an integer >= 0'),
+    ('maml.outer_lr', _positive, 'a number > 0'),
+    ('maml.clip_norm', _non_negative, 'a number >= 0 (0 = no clipping)'),
+    ('maml.filters', _at_least_one, 'an integer >= 1'),
+    ('maml.downsample', lambda v: v in ('stride', 'maxpool'),
+     "one of 'stride', 'maxpool'"),
+    ('maml.split', lambda v: v in ('source', 'classes'),
+     "one of 'source', 'classes'"),
+    ('maml.num_val_classes', _non_negative, 'an integer >= 0'),
+    ('maml.max_images_per_class', _non_negative, 'an integer >= 0 (0 = all)'),
+    ('maml.image_size', _non_negative, 'an integer >= 0 (0 = as stored)'),
+    ('maml.eval_every', _non_negative, 'an integer >= 0 (0 = no meta-val)'),
+    ('maml.val_tasks', _at_least_one, 'an integer >= 1'),
+    ('maml.test_tasks', _at_least_one, 'an integer >= 1'),
+    ('maml.test_steps', _non_negative, 'an integer >= 0'),
+    ('maml.eval_chunk', _at_least_one, 'an integer >= 1'),
+    ('maml.transfer_shots', lambda v: len(v) > 0 and all(k >= 1 for k in v),
+     'a non-empty tuple of shot counts >= 1'),
+    ('maml.transfer_tasks', _at_least_one, 'an integer >= 1'),
+    ('maml.transfer_draws', _at_least_one, 'an integer >= 1'),
+    ('maml.pretrain_steps', _non_negative, 'an integer >= 0'),
+    ('maml.pretrain_lr', _positive, 'a number > 0'),
+    ('maml.finetune_lr', _non_negative, 'a number >= 0'),
+    # --- end maml rules
     ('run.log_every', _at_least_one, 'an integer >= 1'),
     ('run.checkpoint_every', _at_least_one, 'an integer >= 1'),
     ('run.keep_checkpoints', _at_least_one, 'an integer >= 1'),
@@ -233,6 +265,8 @@ def validate(config, num_devices=None):
   if config.experiment == 'git':
     for method in config.methods:
       _check_classifier(config, method)
+  if config.experiment == 'maml':
+    _check_maml(config, num_devices)
   _check_unused_keys(config)
   _check_batches(config, num_devices)
 
@@ -382,6 +416,27 @@ def _check_unused_keys(config):
         unused('train', key, f'only {readers} read it, method '
                f'{", ".join(methods)}')
 # --- end unused keys
+
+
+# --- maml checks (owned by the MAML trainer)
+def _check_maml(config, num_devices):
+  m = config.maml
+  if m.split == 'classes':
+    for name in ('train', 'test'):
+      if not m[f'{name}_classes']:
+        raise ConfigError(f'config.maml.{name}_classes is empty: the '
+                          f'meta-{name} split must name at least one class')
+  if m.transfer and config.data.transform in ('', 'none'):
+    raise ConfigError('config.maml.transfer=True measures invariance to the '
+                      'nuisance transform: set config.data.transform')
+  if num_devices:
+    for key in ('meta_batch', 'eval_chunk', 'transfer_tasks'):
+      if m[key] % num_devices:
+        raise ConfigError(
+            f'config.maml.{key}={m[key]} must be a multiple of the '
+            f'{num_devices} devices; use e.g. '
+            f'{num_devices * max(1, m[key] // num_devices)}')
+# --- end maml checks
 
 
 def _check_data(data):
