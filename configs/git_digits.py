@@ -20,7 +20,15 @@ figures/ekld_vs_size.png.
 Run time: about 12 minutes on an idle 2-core CPU (MUNIT ~4 min, each
 classifier ~2 min with its eKLD). The smoke variant runs in about a minute.
 """
-from gitjax import config_base
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import classifier_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
+import munit_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from gitjax import config_base  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _TRANSFORMS = ('bg', 'dil')
 
@@ -33,39 +41,20 @@ def get_config(arg='bg'):
   config = config_base.get_base('git')
   config.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')
   config.num_instances = 1
-  d = config.data
-  d.source = 'digits'
-  d.longtail = 'zipf'
-  d.n_max = 120
-  d.alpha = 1.0
-  d.transform = transform
-  # MUNIT: as configs/munit_digits.py, shorter.
+  # Data and MUNIT as configs/munit_digits.py, with a shorter training and
+  # evaluation; classifiers as configs/classifier_digits.py (K49 schedule).
+  recipe = munit_digits.get_config(transform)
+  config.data = recipe.data
+  config.munit = recipe.munit
   m = config.munit
   m.iterations = 1000
-  m.batch_size = 8
-  m.dim = 16
-  m.n_res = 2
-  m.mlp_dim = 64
-  m.dis_dim = 16
-  m.shared = True
-  m.flip = False
-  m.lr = 2e-4
   m.sample_every = 500
-  m.num_styles = 8
   m.eval_images_per_class = 20
   m.eval_styles = 8
   m.probe_steps = 300
-  m.probe_batch_size = 64
-  m.probe_depth = 8
-  # Classifiers: as configs/classifier_digits.py (the K49 schedule).
-  config.model.arch = 'resnet'
-  config.model.depth = 20
-  t = config.train
-  t.epochs = 50
-  t.batch_size = 64
-  t.warmup_epochs = 5
-  t.decay_epochs = (30, 40)
-  t.eval_every_epochs = 0
+  classifier = classifier_digits.get_config('ce')
+  config.model = classifier.model
+  config.train = classifier.train
   config.invariance.images_per_class = 40
   config.invariance.transforms_per_image = 50
   config.git.mode = 'half_batch'

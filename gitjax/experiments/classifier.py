@@ -198,7 +198,8 @@ def train(config, workdir, data, mesh):
   speed = {'compile_and_first_step_s': None, 'train_images_per_s': None}
   clock = progress_lib.TrainClock(checkpointer.restored_meta)
   window = []
-  last_log = time.time()
+  # Steady training: steps and seconds since last_log, compilations left out.
+  last_log, timed = time.time(), 0
   try:
     with pipeline.Prefetcher(make_batch, mesh, start,
                              config.run.prefetch) as batches:
@@ -209,7 +210,12 @@ def train(config, workdir, data, mesh):
           state, metrics = git_step_fn(state, batch,
                                        loss_params[plan.reweighting(step)],
                                        git_params)
-          metrics = dict(metrics)
+          if step == max(start, plan.git_start_step) and step > start:
+            # The GIT step compiles on its first call: not training time.
+            clock.add(timed, t0 - last_log)
+            jax.block_until_ready(state)
+            speed['git_compile_and_first_step_s'] = time.time() - t0
+            last_log, timed = time.time(), -1
         else:
           state, metrics = step_fn(state, batch,
                                    loss_params[plan.reweighting(step)])
@@ -218,7 +224,8 @@ def train(config, workdir, data, mesh):
         if step == start:
           jax.block_until_ready(state)
           speed['compile_and_first_step_s'] = time.time() - t0
-          last_log = time.time()
+          last_log, timed = time.time(), -1
+        timed += 1
         window.append(metrics)
         done = step + 1
         log_now = done % config.run.log_every == 0 or done == plan.total_steps
@@ -227,9 +234,8 @@ def train(config, workdir, data, mesh):
         if log_now or save_now:
           scalars = _mean_scalars(window)
           now = time.time()
-          if step > start:
-            clock.add(len(window), now - last_log)
-          last_log, window = now, []
+          clock.add(timed, now - last_log)
+          last_log, timed, window = now, 0, []
           metrics_lib.check_finite(done, scalars, checkpointer.latest_step(),
                                    checkpointer.directory)
           scalars['lr'] = float(schedule(step))
