@@ -49,5 +49,4 @@ def get_config(arg=''):
   config.run.checkpoint_every = 200
   if arg == 'smoke':
     config_base.maml_smoke(config)
-    config.maml.max_images_per_class = 20
   return config

@@ -38,4 +38,5 @@ def get_config(arg=''):
   config.run.checkpoint_every = 250
   if arg == 'smoke':
     config_base.maml_smoke(config)
+    m.num_val_classes = 5   # exercises meta-val (of the 10+ classes of a test file)
   return config

@@ -73,11 +73,20 @@ class Statics:
   seed: int
 
 
+# The maml keys a meta-step depends on; configs that agree on them share one
+# Statics object, hence one compilation of each jitted function.
+_STEP_KEYS = ('ways', 'shots', 'queries', 'meta_batch', 'inner_steps',
+              'inner_lr', 'learn_inner_lr', 'first_order', 'multi_step_loss',
+              'msl_anneal_steps', 'per_step_bn', 'checkpoint_inner',
+              'outer_lr', 'clip_norm', 'filters', 'downsample')
+
+
 def make_statics(config, mesh=None):
   """Statics of a config; the same settings give the same (cached) object,
   so the jitted step compiles once per process (tests, resume)."""
   mesh = mesh or pipeline.make_mesh()
-  return _cached_statics(json.dumps(config.maml.to_dict(), sort_keys=True),
+  step_config = {k: config.maml[k] for k in _STEP_KEYS}
+  return _cached_statics(json.dumps(step_config, sort_keys=True),
                          config.seed, config_lib.transform_spec(config.data),
                          mesh)
 

@@ -77,7 +77,14 @@ def test_bad_input_is_one_line_before_any_work():
   assert 'maml.inner_steps=-1' in result.stderr
 
 
-def test_digits_smoke_run_writes_everything_and_resumes(tmp_path, monkeypatch):
+def test_digits_smoke_run_compiles_once_writes_everything_and_resumes(
+    tmp_path, monkeypatch):
+  # The real step, traced at most once through a run, a second run and a
+  # resume (and shared with the Omniglot smoke runs: same step settings and
+  # pool shapes).
+  once = jax.jit(chex.assert_max_traces(maml_steps.train_step, n=1),
+                 static_argnames='statics', donate_argnames='state')
+  monkeypatch.setattr(maml_steps, 'train_step_jit', once)
   config = maml_digits.get_config('smoke')
   workdir = _start(config, tmp_path / 'run')
   maml.run(config, workdir)
@@ -88,6 +95,7 @@ def test_digits_smoke_run_writes_everything_and_resumes(tmp_path, monkeypatch):
   assert len(results['test_accuracy_by_steps']) == 2  # 0 and 1 steps
   assert 0 <= results['test_accuracy'] <= 1 and results['test_ci95'] >= 0
   assert results['classes'] == {'train': 20, 'val': 0, 'test': 5}
+  assert results['images_per_class']['train'] == 20
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
   assert ckpt.all_steps() == [3, 4]  # run.checkpoint_every, then the end
   ckpt.close()
@@ -109,6 +117,9 @@ def test_digits_smoke_run_writes_everything_and_resumes(tmp_path, monkeypatch):
     maml.train(config, killed_dir, splits)
   monkeypatch.setattr(maml_steps, 'train_step_jit', real_step)
   resumed, _, _, _ = maml.train(config, killed_dir, splits)
+  state0 = maml_steps.init_state(maml_steps.make_statics(config),
+                                 splits.pools['train'].shape[2:])
+  assert jax.tree.structure(resumed) == jax.tree.structure(state0)
   chex.assert_trees_all_close(jax.device_get(full.params),
                               jax.device_get(resumed.params), atol=1e-6)
   logged = [json.loads(l)['step'] for l in
