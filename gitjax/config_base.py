@@ -380,6 +380,7 @@ def maml_smoke(config):
   m.inner_steps = 1
   m.checkpoint_inner = False  # smaller graph, faster compilation
   m.filters = 8
+  m.max_images_per_class = 20  # equal pool shapes: smoke runs share compilations
   m.msl_anneal_steps = 2
   m.eval_every = 2
   m.val_tasks = 8
