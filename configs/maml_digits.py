@@ -9,8 +9,9 @@ five, in a random label order). Conv-4 with 32 filters, 1 inner step at
 lr 0.4 (learned per layer), second order, meta-batch 16, 300 meta-steps;
 600 meta-test tasks, accuracy after 0..10 adaptation steps.
 
-Expected: meta-test accuracy well above the 20% of chance (see README for
-the measured value); about 3-5 minutes on a 2-core CPU.
+Measured (seed 0, 2-core CPU): meta-test accuracy 63.34% +- 0.71 (95% CI,
+600 tasks) after 1 step, 65.49% after 10 (chance 20%); 63.5 tasks/s,
+96 s training + 46 s evaluation, about 2.5 minutes in all.
 """
 from gitjax import config_base
 

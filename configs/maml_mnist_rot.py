@@ -15,8 +15,12 @@ set (10 SGD steps), and for the Conv-4 fine-tuned from scratch. Writes
 transfer.json and figures/invariance_transfer.png. Without the .npz it reads
 TFDS 'mnist'.
 
-Expected: see the README for the measured numbers; about 10 minutes on a
-2-core CPU (shared). `:smoke` is a seconds-long variant.
+Measured (seed 0, shared 2-core CPU, ~10 min in all): meta-test accuracy
+40.29% +- 1.02 (200 rotated tasks). eKLD on 5-9 at K = 1 / 5 / 10 shots:
+MAML 0.311 / 0.193 / 0.180, fine-tuned plain CNN 0.732 / 0.839 / 0.901,
+CNN from scratch 0.515 / 0.631 / 0.708; accuracy on rotated queries MAML
+39.8 / 48.8 / 49.7%, plain CNN 30.7 / 40.5 / 42.5% (README: the full table).
+`:smoke` is a seconds-long variant.
 """
 from gitjax import config_base
 

@@ -13,9 +13,11 @@ meta-train classes (544), Conv-4 with 64 stride-2 filters, transductive BN,
 15 queries; 600 meta-test tasks. CPU-sized: meta-batch 8 instead of 32 and
 1,000 meta-steps instead of 60,000 (8,000 tasks instead of 1.9M).
 
-Expected: see the README for the measured 5-way 1-shot accuracy (95% CI);
-published MAML on full Omniglot is 98.7%. About 12-15 minutes on a 2-core
-CPU (shared). `:smoke` is a seconds-long variant.
+Measured (seed 0, 2-core CPU shared with two other jobs): 5-way 1-shot
+meta-test accuracy 86.79% +- 0.70 (95% CI, 600 tasks) after the trained
+1 step, 86.90% after 10; 7.1 tasks/s, 20 min training + 4 min evaluation.
+Published MAML on full Omniglot: 98.7% (964 background characters, 60k
+meta-steps of 32 tasks). `:smoke` is a seconds-long variant.
 """
 from gitjax import config_base
 
