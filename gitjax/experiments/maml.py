@@ -66,7 +66,7 @@ def confidence_interval(accuracies):
 
 def train(config, workdir, splits):
   """Meta-trains (resuming from a checkpoint); returns (state, statics,
-  speed, val_history)."""
+  the split pools on the devices, speed)."""
   m = config.maml
   statics = steps.make_statics(config)
   image_shape = splits.pools['train'].shape[2:]

@@ -86,12 +86,12 @@ def write_markdown(workdir, results, transfer=None):
       f'- **meta-test accuracy ({results["test_tasks"]} tasks, after K = '
       f'{results["inner_steps"]} steps): '
       f'{_pct(results["test_accuracy"], results["test_ci95"])}** (95% CI)',
-      (f'- speed: {rate:.2f} meta-steps/s, {speed["tasks_per_s"]:.1f} tasks/s'
-       if rate else '- speed: n/a') +
-      f' (first step incl. compilation '
-      f'{speed["compile_and_first_step_s"]:.1f} s, training '
-      f'{speed["train_wall_s"]:.0f} s, meta-test evaluation '
-      f'{speed["test_eval_s"]:.0f} s)', '',
+      (f'- speed: {rate:.2f} meta-steps/s, {speed["tasks_per_s"]:.1f} '
+       f'tasks/s (first step incl. compilation '
+       f'{speed["compile_and_first_step_s"]:.1f} s, training '
+       f'{speed["train_wall_s"]:.0f} s, ' if rate else
+       '- speed: n/a (resumed after the last meta-step; ') +
+      f'meta-test evaluation {speed["test_eval_s"]:.0f} s)', '',
       '![accuracy vs steps](figures/accuracy_vs_steps.png)', '',
       report.markdown_table(['adaptation steps', 'accuracy', '95% CI +-'],
                             rows), '']

@@ -152,8 +152,11 @@ def study(config, params, statics, pools, splits):
   """Runs the study; returns the JSON-ready dict (see the module doc)."""
   m = config.maml
   pool = pools['test']
-  fine_rates = lambda fast: jax.tree.map(  # pylint: disable=g-long-lambda
-      lambda _: jnp.full((1,), m.finetune_lr, jnp.float32), fast)
+
+  def fine_rates(fast):  # one fixed rate for every tensor and step
+    return jax.tree.map(lambda _: jnp.full((1,), m.finetune_lr, jnp.float32),
+                        fast)
+
   pre_fast, pre_slow, pre_loss = pretrain_classifier(config, statics,
                                                      pools['train'])
   scratch = statics.model.init(
