@@ -33,6 +33,7 @@ import optax
 from gitjax import bilevel
 from gitjax import invariance
 from gitjax.data import episodes
+from gitjax.data import pipeline
 from gitjax.experiments import maml_steps as steps
 
 # Task-stream purposes of the study (maml.py uses 0..2).
@@ -68,7 +69,9 @@ def pretrain_classifier(config, statics, pool):
                                          _PRETRAIN),
                       jnp.zeros((1,) + pool.shape[2:]), train=False)['params']
   tx = optax.adam(m.pretrain_lr)
-  opt_state = tx.init(params)
+  # Placed as the step's outputs will be, so the step compiles once.
+  params, opt_state = jax.device_put((params, tx.init(params)),
+                                     pipeline.replicated(statics.mesh))
   loss = jnp.float32(np.nan)
   for i in range(m.pretrain_steps):
     params, opt_state, loss = _pretrain_step(
@@ -183,6 +186,9 @@ def study(config, params, statics, pools, splits):
              'pretrain_final_loss': pre_loss, 'support': 'clean'}}
   for name, (fast, slow, rates, per_step_bn, num_steps) in arms.items():
     model = statics.model
+    # One placement for every learner: one compilation for all of them.
+    fast, slow, rates = jax.device_put((fast, slow, rates),
+                                       pipeline.replicated(statics.mesh))
     arm = {'ekld_by_class': [], 'ekld': [], 'consistency': [],
            'acc_clean': [], 'acc_transformed': []}
     for i, shots in enumerate(m.transfer_shots):
