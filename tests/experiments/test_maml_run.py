@@ -6,6 +6,7 @@ import sys
 
 import chex
 import jax
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -77,14 +78,16 @@ def test_bad_input_is_one_line_before_any_work():
   assert 'maml.inner_steps=-1' in result.stderr
 
 
+# The real step, traced at most once through the digits run, a second run,
+# a resume and the two Omniglot smoke runs (same step settings and pool
+# shapes).
+_STEP_ONCE = jax.jit(chex.assert_max_traces(maml_steps.train_step, n=1),
+                     static_argnames='statics', donate_argnames='state')
+
+
 def test_digits_smoke_run_compiles_once_writes_everything_and_resumes(
     tmp_path, monkeypatch):
-  # The real step, traced at most once through a run, a second run and a
-  # resume (and shared with the Omniglot smoke runs: same step settings and
-  # pool shapes).
-  once = jax.jit(chex.assert_max_traces(maml_steps.train_step, n=1),
-                 static_argnames='statics', donate_argnames='state')
-  monkeypatch.setattr(maml_steps, 'train_step_jit', once)
+  monkeypatch.setattr(maml_steps, 'train_step_jit', _STEP_ONCE)
   config = maml_digits.get_config('smoke')
   workdir = _start(config, tmp_path / 'run')
   maml.run(config, workdir)
@@ -127,16 +130,43 @@ def test_digits_smoke_run_compiles_once_writes_everything_and_resumes(
   assert logged == sorted(set(logged))
 
 
+def _few_shot_npz(path):
+  """Train split: classes 0-9, test split: classes 10-14 (30 images each),
+  so that the Omniglot smoke runs' pools have the digits smoke run's shapes
+  (5 + 5 train classes x 4 rotations, 5 val, 5 test) and reuse its
+  compilations."""
+  rng = np.random.default_rng(0)
+
+  def make(classes):
+    labels = np.repeat(classes, 30)
+    images = rng.integers(0, 40, (len(labels), 28, 28, 1)).astype(np.uint8)
+    for i, c in enumerate(labels):
+      images[i, 2 + 2 * (c % 10):6 + 2 * (c % 10), 4:24] = 230
+    return images, labels
+
+  (x_train, y_train), (x_test, y_test) = make(np.arange(10)), make(
+      np.arange(10, 15))
+  np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test,
+           y_test=y_test)
+  return str(path)
+
+
 @pytest.mark.parametrize('module,arg', [
     (maml_omniglot_small, 'smoke'), (maml_omniglot, '5w1s,smoke'),
     (maml_mnist_rot, 'smoke')])
-def test_npz_config_smoke_runs(tmp_path, fake_npz, module, arg):
+def test_npz_config_smoke_runs(tmp_path, monkeypatch, module, arg):
   config = module.get_config(arg)
-  config.data.path = fake_npz((28, 28, 1))
+  if not config.maml.transfer:  # not the rotated MNIST: its own step
+    monkeypatch.setattr(maml_steps, 'train_step_jit', _STEP_ONCE)
+  config.data.path = _few_shot_npz(tmp_path / 'few_shot.npz')
   workdir = _start(config, tmp_path / 'run')
   maml.run(config, workdir)
   results = json.load(open(os.path.join(workdir, 'results.json')))
   assert 0 <= results['test_accuracy'] <= 1
+  if config.maml.split == 'source':
+    assert results['classes'] == {'train': 20, 'val': 5, 'test': 5}
+    assert 'val_accuracy' in open(os.path.join(workdir,
+                                               'metrics.jsonl')).read()
   if config.maml.transfer:
     transfer = json.load(open(os.path.join(workdir, 'transfer.json')))
     assert set(transfer['arms']) == {'maml', 'finetuned_cnn', 'scratch_cnn'}
