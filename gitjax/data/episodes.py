@@ -198,7 +198,7 @@ def sample_task(key, pool, ways, shots, queries):
   }
 
 
-def _transform_images(key, images, spec):
+def transform_images(key, images, spec):
   """One draw of the nuisance transform per image; float32 0..255."""
   if not spec.names:
     return images.astype(jnp.float32)
@@ -234,7 +234,7 @@ def sample_tasks(key, pool, num_tasks, ways, shots, queries, spec=None,
     task = sample_task(rng_task, pool, ways, shots, queries)
     for name, rng, on in (('support', rng_support, transform_support),
                           ('query', rng_query, transform_query)):
-      task[name] = (_transform_images(rng, task[name], spec) if on
+      task[name] = (transform_images(rng, task[name], spec) if on
                     else task[name].astype(jnp.float32))
     return task
 

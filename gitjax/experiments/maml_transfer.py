@@ -48,7 +48,7 @@ def _pretrain_step(params, opt_state, pool, key, *, model, spec, tx,
   rng_class, rng_image, rng_tf = jax.random.split(key, 3)
   classes = jax.random.randint(rng_class, (batch_size,), 0, pool.shape[0])
   index = jax.random.randint(rng_image, (batch_size,), 0, pool.shape[1])
-  images = episodes._transform_images(rng_tf, pool[classes, index], spec)  # pylint: disable=protected-access
+  images = episodes.transform_images(rng_tf, pool[classes, index], spec)
 
   def loss_fn(p):
     fast, slow = steps.split_params(p)
@@ -140,7 +140,7 @@ def _study_chunk(fast, slow, rates, pool, key, *, statics, model, per_step_bn,
                                 s.queries, None)
   draw_keys = jax.random.split(rng_draws, (num_tasks, num_draws))
   draws = jax.vmap(jax.vmap(
-      lambda k, q: episodes._transform_images(k, q, s.spec),  # pylint: disable=protected-access
+      lambda k, q: episodes.transform_images(k, q, s.spec),
       in_axes=(0, None)))(draw_keys, tasks['query'])  # [T, D, NQ, H, W, C]
   tasks, draws = steps.shard_tasks((tasks, draws), s.mesh)
   out = jax.vmap(functools.partial(
