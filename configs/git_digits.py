@@ -17,8 +17,11 @@ images x 50 transformations per class). report.md has the table (balanced
 accuracy, mean eKLD over all classes and over the two smallest classes) and
 figures/ekld_vs_size.png.
 
-Run time: about 12 minutes on an idle 2-core CPU (MUNIT ~4 min, each
-classifier ~2 min with its eKLD). The smoke variant runs in about a minute.
+Measured (seed 0, bg, idle 2-core CPU, fresh virtualenv): 9 min 37 s with
+the install (MUNIT 148 s, each classifier ~95 s at ~280 images/s).
+Balanced accuracy / mean eKLD of the two smallest classes: CE 0.935 / 0.058,
+CE+DRS 0.879 / 0.065, CE+DRS+GIT 0.896 / 0.053, Oracle 0.925 / 0.020.
+The smoke variant runs in about a minute.
 """
 import os
 import sys
