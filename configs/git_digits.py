@@ -37,10 +37,8 @@ _TRANSFORMS = ('bg', 'dil')
 
 
 def get_config(arg='bg'):
-  transform, _, variant = (arg or 'bg').partition(',')
-  if transform not in _TRANSFORMS or variant not in ('', 'smoke'):
-    raise ValueError(f'config argument {arg!r}: use TRANSFORM or '
-                     f'TRANSFORM,smoke with TRANSFORM one of {_TRANSFORMS}')
+  transform, smoke = config_base.transform_arg(arg, 'bg',
+                                                 _TRANSFORMS)
   config = config_base.get_base('git')
   config.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')
   config.num_instances = 1
@@ -63,7 +61,7 @@ def get_config(arg='bg'):
   config.git.mode = 'half_batch'
   config.run.log_every = 50
   config.run.checkpoint_every = 100
-  if variant == 'smoke':
+  if smoke:
     config_base.git_smoke(config)
     config.data.test_per_class = 0
   return config

@@ -26,13 +26,11 @@ _TRANSFORMS = ('bg', 'dil')
 
 
 def get_config(arg='bg'):
-  transform, _, variant = (arg or 'bg').partition(',')
-  if transform not in _TRANSFORMS or variant not in ('', 'smoke'):
-    raise ValueError(f'config argument {arg!r}: use TRANSFORM or '
-                     f'TRANSFORM,smoke with TRANSFORM one of {_TRANSFORMS}')
+  transform, smoke = config_base.transform_arg(arg, 'bg',
+                                                 _TRANSFORMS)
   config = config_base.get_base('git')
   config.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')
   config.num_instances = 3
   config_base.mnist_k49(config.data, transform)
   config.data.name = 'fashion_mnist'
-  return git_mnist.k49_recipe(config, variant == 'smoke')
+  return git_mnist.k49_recipe(config, smoke)

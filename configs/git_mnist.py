@@ -29,15 +29,13 @@ _TRANSFORMS = ('bg', 'dil', 'rot')
 
 
 def get_config(arg='bg'):
-  transform, _, variant = (arg or 'bg').partition(',')
-  if transform not in _TRANSFORMS or variant not in ('', 'smoke'):
-    raise ValueError(f'config argument {arg!r}: use TRANSFORM or '
-                     f'TRANSFORM,smoke with TRANSFORM one of {_TRANSFORMS}')
+  transform, smoke = config_base.transform_arg(arg, 'bg',
+                                                 _TRANSFORMS)
   config = config_base.get_base('git')
   config.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')
   config.num_instances = 3
   config_base.mnist_k49(config.data, transform)
-  return k49_recipe(config, variant == 'smoke')
+  return k49_recipe(config, smoke)
 
 
 def k49_recipe(config, smoke):

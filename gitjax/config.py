@@ -260,8 +260,6 @@ def validate(config, num_devices=None):
   _check_data(config.data)
   if config.experiment == 'classifier':
     _check_classifier(config, config.method)
-    if not config_base.method_parts(config.method)[3]:
-      _check_git_unused(config)
   if config.experiment == 'git':
     for method in config.methods:
       _check_classifier(config, method)
@@ -269,16 +267,6 @@ def validate(config, num_devices=None):
     _check_maml(config, num_devices)
   _check_unused_keys(config)
   _check_batches(config, num_devices)
-
-
-def _check_git_unused(config):
-  """A classifier without GIT must not carry GIT settings it would ignore."""
-  defaults = config_base.git()
-  for key in defaults:
-    if config.git[key] != defaults[key]:
-      raise ConfigError(
-          f'config.git.{key}={config.git[key]!r} is only read by GIT methods, '
-          f'but method={config.method!r}: use {config.method}_git or drop it')
 
 
 def git_start_epoch(train, git):
@@ -364,6 +352,13 @@ _METHOD_KEYS = (
 )
 
 
+def _methods(config):
+  """The classifier methods a run trains (none outside classifier / git)."""
+  if config.experiment == 'classifier':
+    return (config.method,)
+  return tuple(config.methods) if config.experiment == 'git' else ()
+
+
 def _check_unused_keys(config):
   """A key that the resolved run does not read must keep its default: set
   away from it, the user believes it acts, and config.json would say so."""
@@ -408,13 +403,17 @@ def _check_unused_keys(config):
       unused('model', 'depth', "model.arch='conv4' has a fixed depth")
     if arch == 'resnet' and changed('model', 'conv4_filters'):
       unused('model', 'conv4_filters', "model.arch='resnet'")
-    methods = ((config.method,) if config.experiment == 'classifier'
-               else tuple(config.methods))
+    methods = _methods(config)
     parts = [config_base.method_parts(m) for m in methods]
     for key, readers, reads in _METHOD_KEYS:
       if changed('train', key) and not any(reads(p) for p in parts):
         unused('train', key, f'only {readers} read it, method '
                f'{", ".join(methods)}')
+    if not any(p[3] for p in parts):
+      for key in config.git:
+        if changed('git', key):
+          unused('git', key, f'only read by GIT methods, method '
+                 f'{", ".join(methods)}; add _git to one')
 # --- end unused keys
 
 
@@ -475,9 +474,7 @@ def transform_spec(data):
 def _check_batches(config, num_devices):
   if num_devices is None:
     return
-  methods = (config.methods if config.experiment == 'git' else
-             (config.method,) if config.experiment == 'classifier' else ())
-  git = [m for m in methods if config_base.method_parts(m)[3]]
+  git = [m for m in _methods(config) if config_base.method_parts(m)[3]]
   half = config.train.batch_size // 2 if git else 0
   if git and half % num_devices:
     raise ConfigError(

@@ -137,6 +137,15 @@ def git():
   return g
 
 
+def transform_arg(arg, default, transforms):
+  """(transform, smoke) of a 'TRANSFORM[,smoke]' config-file argument."""
+  transform, _, variant = (arg or default).partition(',')
+  if transform not in transforms or variant not in ('', 'smoke'):
+    raise ValueError(f'config argument {arg!r}: use TRANSFORM or '
+                     f'TRANSFORM,smoke with TRANSFORM one of {transforms}')
+  return transform, variant == 'smoke'
+
+
 def git_smoke(config):
   """Shrinks a git study to a seconds-long run per stage (the `,smoke`
   variants): MUNIT as munit_smoke, a ResNet-8 for three epochs (GIT in the

@@ -210,20 +210,18 @@ def train(config, workdir, data, mesh):
           state, metrics = git_step_fn(state, batch,
                                        loss_params[plan.reweighting(step)],
                                        git_params)
-          if step == max(start, plan.git_start_step) and step > start:
-            # The GIT step compiles on its first call: not training time.
-            clock.add(timed, t0 - last_log)
-            jax.block_until_ready(state)
-            speed['git_compile_and_first_step_s'] = time.time() - t0
-            last_log, timed = time.time(), -1
         else:
           state, metrics = step_fn(state, batch,
                                    loss_params[plan.reweighting(step)])
           if plan.git:  # one set of keys in every logged window
             metrics = dict(metrics, git_fraction=0.0)
-        if step == start:
+        if step == start or step == plan.git_start_step:
+          # A step function compiles on its first call: not training time.
+          if step > start:
+            clock.add(timed, t0 - last_log)
           jax.block_until_ready(state)
-          speed['compile_and_first_step_s'] = time.time() - t0
+          speed['compile_and_first_step_s' if step == start else
+                'git_compile_and_first_step_s'] = time.time() - t0
           last_log, timed = time.time(), -1
         timed += 1
         window.append(metrics)
