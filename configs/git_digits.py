@@ -37,7 +37,7 @@ _TRANSFORMS = ('bg', 'dil')
 
 
 def get_config(arg='bg'):
-  transform, smoke = config_base.transform_arg(arg, 'bg',
+  transform, variant = config_base.transform_arg(arg, 'bg',
                                                  _TRANSFORMS)
   config = config_base.get_base('git')
   config.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')
@@ -61,7 +61,7 @@ def get_config(arg='bg'):
   config.git.mode = 'half_batch'
   config.run.log_every = 50
   config.run.checkpoint_every = 100
-  if smoke:
+  if variant == 'smoke':
     config_base.git_smoke(config)
     config.data.test_per_class = 0
   return config

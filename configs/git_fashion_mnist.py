@@ -6,7 +6,7 @@ r"""The GIT study on Fashion-MNIST with the Kuzushiji-49 protocol.
     python launch.py --config configs/git_fashion_mnist.py:dil \
         --workdir runs/git_fashion_dil          # TFDS 'fashion_mnist'
 
-Argument: TRANSFORM[,smoke], TRANSFORM bg (default) or dil. Everything as
+Argument: TRANSFORM[,cpu|smoke], TRANSFORM bg (default) or dil. Everything as
 configs/git_mnist.py (Zipf tail 4800 ... 48, 3 instances, MUNIT at GIT's
 sizes for 10k iterations, ResNet-20 for 50 epochs; CE, CE+DRS, CE+DRS+GIT,
 Oracle). Fashion-MNIST's garments have large dark backgrounds, so BG
@@ -26,11 +26,11 @@ _TRANSFORMS = ('bg', 'dil')
 
 
 def get_config(arg='bg'):
-  transform, smoke = config_base.transform_arg(arg, 'bg',
-                                                 _TRANSFORMS)
+  transform, variant = config_base.transform_arg(arg, 'bg', _TRANSFORMS,
+                                                 git_mnist.VARIANTS)
   config = config_base.get_base('git')
   config.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')
   config.num_instances = 3
   config_base.mnist_k49(config.data, transform)
   config.data.name = 'fashion_mnist'
-  return git_mnist.k49_recipe(config, smoke)
+  return git_mnist.k49_recipe(config, variant)

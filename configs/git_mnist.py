@@ -5,7 +5,7 @@ r"""The GIT study on MNIST with the paper's Kuzushiji-49 protocol.
     python launch.py --config configs/git_mnist.py:dil --workdir runs/git_dil
                                                    # TFDS 'mnist'
 
-Argument: TRANSFORM[,smoke], TRANSFORM one of bg (default), dil, rot. Zipf
+Argument: TRANSFORM[,cpu|smoke], TRANSFORM one of bg (default), dil, rot. Zipf
 tail (alpha 2, 4800 ... 48 images per class, 7,437 images), each image
 transformed once; 3 long-tailed instances (seeds 0, 1, 2). Per instance:
 MUNIT at GIT's sizes (two generators of 15,007,369 parameters and two 1-scale
@@ -26,21 +26,23 @@ accelerator); `--config.num_instances=1` for one instance.
 from gitjax import config_base
 
 _TRANSFORMS = ('bg', 'dil', 'rot')
+VARIANTS = ('cpu', 'smoke')
 
 
 def get_config(arg='bg'):
-  transform, smoke = config_base.transform_arg(arg, 'bg',
-                                                 _TRANSFORMS)
+  transform, variant = config_base.transform_arg(arg, 'bg', _TRANSFORMS,
+                                                 VARIANTS)
   config = config_base.get_base('git')
   config.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')
   config.num_instances = 3
   config_base.mnist_k49(config.data, transform)
-  return k49_recipe(config, smoke)
+  return k49_recipe(config, variant)
 
 
-def k49_recipe(config, smoke):
+def k49_recipe(config, variant=''):
   """MUNIT and classifier settings of GIT's K49 experiments (shared with
-  configs/git_fashion_mnist.py)."""
+  configs/git_fashion_mnist.py); variant 'cpu' is the CPU-sized recipe and
+  'smoke' the seconds-long one."""
   m = config.munit  # the base defaults are GIT's MUNIT recipe
   m.sample_every = 2000
   m.eval_images_per_class = 50
@@ -60,8 +62,42 @@ def k49_recipe(config, smoke):
   config.git.mode = 'half_batch'
   config.run.log_every = 100
   config.run.checkpoint_every = 1000
-  if smoke:
+  if variant == 'cpu':
+    cpu_recipe(config)
+  if variant == 'smoke':
     config.data.n_max = 40
     config_base.git_smoke(config)
     config.num_instances = 2
   return config
+
+
+def cpu_recipe(config):
+  """The `,cpu` variant: the same data (K49 tail, 3 instances) with a MUNIT
+  at configs/munit_digits.py's reduced sizes and a ResNet-20 schedule of 10
+  epochs instead of 50 (lr drops at 6 and 8, GIT from epoch 7), so that the
+  3-instance study of one transformation fits in about 2 h on a 2-core CPU."""
+  m = config.munit
+  m.iterations = 1000
+  m.batch_size = 8
+  m.dim = 16
+  m.n_res = 2
+  m.mlp_dim = 64
+  m.dis_dim = 16
+  m.shared = True
+  m.flip = False
+  m.lr = 2e-4
+  m.sample_every = 500
+  m.num_styles = 8
+  m.eval_images_per_class = 20
+  m.eval_styles = 8
+  m.probe_steps = 300
+  m.probe_batch_size = 64
+  m.probe_depth = 8
+  t = config.train
+  t.epochs = 10
+  t.warmup_epochs = 1
+  t.decay_epochs = (6, 8)
+  config.invariance.images_per_class = 40
+  config.invariance.transforms_per_image = 50
+  config.run.log_every = 50
+  config.run.checkpoint_every = 200

@@ -137,13 +137,15 @@ def git():
   return g
 
 
-def transform_arg(arg, default, transforms):
-  """(transform, smoke) of a 'TRANSFORM[,smoke]' config-file argument."""
+def transform_arg(arg, default, transforms, variants=('smoke',)):
+  """(transform, variant) of a 'TRANSFORM[,VARIANT]' config-file argument;
+  variant is '' when none is given."""
   transform, _, variant = (arg or default).partition(',')
-  if transform not in transforms or variant not in ('', 'smoke'):
+  if transform not in transforms or variant not in ('',) + tuple(variants):
+    shown = '|'.join(variants)
     raise ValueError(f'config argument {arg!r}: use TRANSFORM or '
-                     f'TRANSFORM,smoke with TRANSFORM one of {transforms}')
-  return transform, variant == 'smoke'
+                     f'TRANSFORM,{shown} with TRANSFORM one of {transforms}')
+  return transform, variant
 
 
 def git_smoke(config):

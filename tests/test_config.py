@@ -170,3 +170,25 @@ def test_a_typo_in_a_config_argument_fails():
                     ('dataset_mnist', 'rot,smoke')):
     with pytest.raises(ValueError, match=f'config argument {arg!r}'):
       importlib.import_module(name).get_config(arg)
+
+
+@pytest.mark.parametrize('name,arg', [
+    ('git_mnist', 'bg,cpu'), ('git_mnist', 'dil,cpu'),
+    ('git_mnist', 'rot,smoke'), ('git_fashion_mnist', 'dil,cpu'),
+    ('git_digits', 'dil,smoke')])
+def test_git_config_variants_validate(name, arg):
+  import importlib  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), 'configs'))
+  config = importlib.import_module(name).get_config(arg)
+  config_lib.validate(config)
+  assert config.data.transform == arg.partition(',')[0]
+  if arg.endswith(',cpu'):
+    # The CPU recipe keeps the K49 data and ResNet-20, shortens the rest.
+    assert (config.data.n_max, config.data.alpha) == (4800, 2.0)
+    assert (config.model.depth, config.train.epochs) == (20, 10)
+    assert config.munit.dim == 16 and config.num_instances == 3
+  with pytest.raises(ValueError, match='config argument'):
+    importlib.import_module(name).get_config(arg + 'x')
