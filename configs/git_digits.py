@@ -46,13 +46,7 @@ def get_config(arg='bg'):
   # evaluation; classifiers as configs/classifier_digits.py (K49 schedule).
   recipe = munit_digits.get_config(transform)
   config.data = recipe.data
-  config.munit = recipe.munit
-  m = config.munit
-  m.iterations = 1000
-  m.sample_every = 500
-  m.eval_images_per_class = 20
-  m.eval_styles = 8
-  m.probe_steps = 300
+  config.munit = munit_recipe(transform)
   classifier = classifier_digits.get_config('ce')
   config.model = classifier.model
   config.train = classifier.train
@@ -65,3 +59,16 @@ def get_config(arg='bg'):
     config_base.git_smoke(config)
     config.data.test_per_class = 0
   return config
+
+
+def munit_recipe(transform):
+  """configs/munit_digits.py's MUNIT (reduced sizes, one shared G and D) with
+  a shorter training (1,000 iterations) and evaluation; also the MUNIT of
+  configs/git_mnist.py's `,cpu` variant."""
+  m = munit_digits.get_config(transform).munit
+  m.iterations = 1000
+  m.sample_every = 500
+  m.eval_images_per_class = 20
+  m.eval_styles = 8
+  m.probe_steps = 300
+  return m
