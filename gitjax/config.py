@@ -409,6 +409,9 @@ def _check_unused_keys(config):
       if changed('train', key) and not any(reads(p) for p in parts):
         unused('train', key, f'only {readers} read it, method '
                f'{", ".join(methods)}')
+    if config.experiment == 'git' and changed('train', 'branch_from'):
+      unused('train', 'branch_from', 'the git experiment sets it for each '
+             'classifier stage; config.share_prefix turns that off')
     if not any(p[3] for p in parts):
       for key in config.git:
         if changed('git', key):

@@ -114,6 +114,7 @@ def train():
   t.deferred_epoch = -1      # DRS/DRW switch epoch (-1 = first lr drop)
   t.eval_batch_size = 512    # evaluation batch (a multiple of the devices)
   t.eval_every_epochs = 10   # test (and val) evaluation cadence; 0 = only at the end, no best model
+  t.branch_from = ''         # a sibling run (same data, seed, model, recipe, loss) to start from at the DRS/DRW switch; '' = step 0
   return t
 
 
@@ -429,6 +430,7 @@ def get_base(experiment):
     c.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')  # one classifier per method
     c.data.transform = 'bg'  # a transformation MUNIT's style learns (and the oracle needs)
     c.num_instances = 1      # long-tailed instances (seeds seed, seed+1, ...): mean +- std
+    c.share_prefix = True    # methods that train alike up to the DRS/DRW switch (ce, ce_drs, ce_drs_git) train those steps once
     c.munit = munit()
     c.model = model()
     c.train = train()

@@ -17,6 +17,12 @@ accuracy and mean eKLD over all classes and over the smallest fifth of the
 classes, mean +- std over instances; eKLD against class size, every method
 in one figure; the MUNIT's samples and measurements; time per stage).
 
+Methods that train alike up to the DRS/DRW switch (CE, CE+DRS, CE+DRS+GIT:
+same loss, uniform sampling before it) train those steps once: the later
+ones start from the first one's state at the switch (config.share_prefix,
+classifier config.train.branch_from), which gives the same result as
+training them from step 0 in less time.
+
 A finished stage is never rerun (its folder holds done.json); a killed run
 resumes inside the stage it was in, from that stage's last checkpoint, and
 gives the result an uninterrupted run gives. Bad GIT input (a MUNIT folder
@@ -54,7 +60,8 @@ def _section(config_dict):
   return ml_collections.ConfigDict(config_dict.to_dict())
 
 
-def stage_config(config, kind, seed, method=None, munit_workdir=''):
+def stage_config(config, kind, seed, method=None, munit_workdir='',
+                 branch_from=''):
   """The resolved config of one stage's run (experiment `kind`)."""
   c = config_base.get_base(kind)
   c.seed = seed
@@ -67,11 +74,32 @@ def stage_config(config, kind, seed, method=None, munit_workdir=''):
     c.model = _section(config.model)
     c.train = _section(config.train)
     c.invariance = _section(config.invariance)
+    c.train.branch_from = branch_from
     if config_base.method_parts(method)[3]:
       c.git = _section(config.git)
       c.git.munit_workdir = munit_workdir
   config_lib.validate(c)
   return c
+
+
+def branch_sources(config, root, seed, data, munit_workdir):
+  """{method: the sibling stage folder it starts from at the DRS/DRW switch}:
+  with config.share_prefix, every method that trains like an earlier one up
+  to the switch (same loss; ERM, DRS or DRW; no oracle) starts from the
+  first such method's state there instead of training those steps again."""
+  sources, firsts = {}, {}
+  if not config.share_prefix:
+    return sources
+  for method in config.methods:
+    plan = classifier.Plan(stage_config(config, 'classifier', seed, method,
+                                        munit_workdir), data)
+    if not plan.shares_prefix(data):
+      continue
+    if plan.loss in firsts:
+      sources[method] = os.path.join(root, firsts[plan.loss])
+    else:
+      firsts[plan.loss] = method
+  return sources
 
 
 def munit_folder(config, workdir, instance):
@@ -145,10 +173,12 @@ def run(config, workdir):
     if uses_git(config) and not config.git.munit_workdir:
       clock.run(f'instance_{instance}/munit', lambda: _run_stage(
           folder, stage_config(config, 'munit', seed), munit, data=data))
+    sources = branch_sources(config, root, seed, data, folder)
     for method in config.methods:
       clock.run(f'instance_{instance}/{method}', lambda: _run_stage(
           os.path.join(root, method),
-          stage_config(config, 'classifier', seed, method, folder),
+          stage_config(config, 'classifier', seed, method, folder,
+                       sources.get(method, '')),
           classifier, data=data))
   t0 = time.time()
   results = git_report.write(config, workdir, clock.stages)

@@ -146,6 +146,12 @@ def write(config, workdir, stages):
       'munit': _munit_section(config, workdir, figures),
       'command': workdir_lib.command_line(),
       'devices': first['results']['devices'],
+      # {method: the method whose state at the switch it started from}
+      'branched_from': {
+          method: os.path.basename(instances[0]['results']['speed']
+                                   ['branched_from']['run'])
+          for method, instances in runs.items()
+          if instances[0]['results']['speed'].get('branched_from')},
   }
   title = (f'{results["data"]}, {results["transform"]}, '
            f'{config.num_instances} instance(s)')
@@ -255,6 +261,12 @@ def _write_markdown(config, workdir, results, with_ekld):
             'report.md has the details. Seconds are wall time in this and '
             'earlier (resumed) processes; a stage killed before it finished '
             'counts from its restart.', '']
+  if results['branched_from']:
+    shared = ', '.join(f'{m} from {src}' for m, src in
+                       results['branched_from'].items())
+    lines += [f'Steps shared up to the DRS/DRW switch were trained once '
+              f'({shared}, at the switch): those stages\' seconds cover '
+              'only the steps after it (config.share_prefix).', '']
   lines += provenance.provenance_markdown(workdir)
   with open(os.path.join(workdir, 'report.md'), 'w') as f:
     f.write('\n'.join(lines))

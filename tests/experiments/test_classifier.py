@@ -17,6 +17,7 @@ import classifier_digits  # pylint: disable=g-import-not-at-top,wrong-import-pos
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import NonFiniteError  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments import classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments import classifier_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -175,3 +176,57 @@ def test_a_best_model_ahead_of_the_main_checkpoint_is_dropped(tmp_path):
     assert resumed.restore(state)[1]['step'] == 5
   finally:
     resumed.close()
+
+
+def test_a_run_branched_at_the_switch_equals_one_trained_from_step_0(
+    tmp_path):
+  config = _smoke('ce')
+  data = build.build(config.data, config.seed)
+  mesh = pipeline.make_mesh()
+  ce_dir = _start(config, tmp_path / 'ce')
+  _, _, plan, _ = classifier.train(config, ce_dir, data, mesh)
+  switch = plan.switch_step
+  ckpt = checkpoint_lib.Checkpointer(
+      os.path.join(ce_dir, classifier.BRANCH_DIR))
+  assert ckpt.all_steps() == [switch]
+  ckpt.close()
+
+  drs = _smoke('ce_drs')
+  full, _, _, speed = classifier.train(drs, _start(drs, tmp_path / 'full'),
+                                       data, mesh)
+  assert speed['branched_from'] is None
+  drs.train.branch_from = ce_dir
+  branched_dir = _start(drs, tmp_path / 'branched')
+  branched, _, _, speed = classifier.train(drs, branched_dir, data, mesh)
+  assert speed['branched_from'] == {'run': ce_dir, 'step': switch}
+  chex.assert_trees_all_close(jax.device_get(full.params),
+                              jax.device_get(branched.params), atol=1e-6)
+  steps_logged = [json.loads(l)['step'] for l in
+                  open(os.path.join(branched_dir, 'metrics.jsonl'))]
+  ce_logged = [json.loads(l)['step'] for l in
+               open(os.path.join(ce_dir, 'metrics.jsonl'))]
+  # The shared steps' metrics are copied: the curve is whole, each step once.
+  assert [s for s in steps_logged if s <= switch] == [
+      s for s in ce_logged if s <= switch]
+  assert steps_logged == sorted(set(steps_logged))
+  assert steps_logged[-1] == plan.total_steps
+
+
+@pytest.mark.parametrize('method,change,match', [
+    ('ce_drs', {'seed': 1}, r'\(seed differ\)'),
+    ('ce_drs', {'train.lr': 0.05}, r'train\.lr differ'),
+    ('ldam_drw', {}, r'\(loss differ\)'),
+    ('oracle', {}, 'does not train like its siblings'),
+])
+def test_branching_from_a_run_that_trains_otherwise_is_refused(
+    tmp_path, method, change, match):
+  source = _smoke('ce')
+  source_dir = _start(source, tmp_path / 'ce')  # config.json is enough
+  config = _smoke(method)
+  for key, value in change.items():
+    section, _, name = key.rpartition('.')
+    (config[section] if section else config)[name] = value
+  config.train.branch_from = source_dir
+  data = build.build(config.data, config.seed)
+  with pytest.raises(errors.ConfigError, match=match):
+    classifier.branch_source(config, classifier.Plan(config, data), data)

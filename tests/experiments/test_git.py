@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.join(ROOT, 'configs'))
 import git_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import ConfigError  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments import classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments import classifier_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -201,3 +202,19 @@ def test_batch_half_must_split_over_the_devices():
     config.train.batch_size = 8
     config_lib.validate(config, num_devices=8)
   assert np.all(np.isfinite([1.0]))
+
+
+def test_methods_that_train_alike_up_to_the_switch_share_those_steps():
+  config = _config(methods=('ce', 'ce_drs', 'ce_drs_git', 'oracle',
+                            'ldam_drw', 'ldam_drw_git', 'ce_rs'))
+  data = build.build(config.data, config.seed)
+  sources = git.branch_sources(config, '/r', config.seed, data, '/m')
+  assert sources == {'ce_drs': '/r/ce', 'ce_drs_git': '/r/ce',
+                     'ldam_drw_git': '/r/ldam_drw'}
+  config.share_prefix = False
+  assert not git.branch_sources(config, '/r', config.seed, data, '/m')
+
+
+def test_branch_from_is_the_experiments_to_set():
+  with pytest.raises(ConfigError, match='train.branch_from'):
+    _config(**{'train.branch_from': '/x'})
