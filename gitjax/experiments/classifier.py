@@ -243,12 +243,14 @@ def _start(config, workdir, state, plan, data):
   """resume.start, or the sibling's state at the switch when this run has
   no checkpoint of its own and config.train.branch_from gives one (its
   metrics up to there are copied, so the curves are whole)."""
-  branch = branch_source(config, plan, data)
   checkpointer, writer, state, start = resume.start(
       workdir, state, config.run.keep_checkpoints)
-  if start or branch is None:
-    meta = checkpointer.restored_meta or {}
-    return checkpointer, writer, state, start, meta.get('branched_from')
+  if start:  # its own checkpoint: where its steps came from is in the meta
+    return (checkpointer, writer, state, start,
+            checkpointer.restored_meta.get('branched_from'))
+  branch = branch_source(config, plan, data)
+  if branch is None:
+    return checkpointer, writer, state, start, None
   directory, step, metrics_path = branch
   source = checkpoint_lib.Checkpointer(directory)
   state, _ = source.restore(state, step=step)

@@ -148,10 +148,10 @@ def write(config, workdir, stages):
       'devices': first['results']['devices'],
       # {method: the method whose state at the switch it started from}
       'branched_from': {
-          method: os.path.basename(instances[0]['results']['speed']
-                                   ['branched_from']['run'])
-          for method, instances in runs.items()
-          if instances[0]['results']['speed'].get('branched_from')},
+          method: os.path.basename(run['results']['speed']['branched_from']
+                                   ['run'])
+          for method, instances in runs.items() for run in instances
+          if run['results']['speed'].get('branched_from')},
   }
   title = (f'{results["data"]}, {results["transform"]}, '
            f'{config.num_instances} instance(s)')

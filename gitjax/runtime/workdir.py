@@ -18,7 +18,9 @@ measured) may change when an unfinished run resumes, e.g. a smaller label
 probe for a long run that is still training; the change is printed and kept
 in config.json, so the report states the settings that produced it.
 Keys that cannot change results (NO_RESULT_CHANGE: how often to log, save
-and prefetch) may change on any resume of an unfinished run.
+and prefetch, where a classifier's shared steps come from) may change on any
+resume of an unfinished run, and on a finished one (whose config.json is
+then left as it ran).
 
 One process per workdir: `prepare` takes an exclusive `flock` on
 WORKDIR/.lock before it reads or writes config.json and holds it until the
@@ -50,7 +52,10 @@ AFTER_TRAINING = ('munit.evaluate', 'munit.eval_images_per_class',
                   'munit.restyle_decoder')
 
 # Keys that change neither the trained state nor the measured results.
-NO_RESULT_CHANGE = ('run.checkpoint_every', 'run.log_every', 'run.prefetch')
+NO_RESULT_CHANGE = ('run.checkpoint_every', 'run.log_every', 'run.prefetch',
+                    # a sibling's state at the DRS/DRW switch, or step 0:
+                    # the same parameters (tests/experiments/test_classifier)
+                    'train.branch_from', 'share_prefix')
 # Open lock files of the workdirs this process holds, by absolute path.
 _HELD_LOCKS = {}
 
@@ -186,8 +191,14 @@ def prepare(workdir, config_json):
       return False
     # An unfinished run may take new after-training keys; the error names
     # a key that blocks the resume, not one that would have been accepted.
-    blocking = diffs if is_done(workdir) else [
-        d for d in diffs if not _why_allowed(d[0])]
+    if is_done(workdir):
+      # A finished run is never redone: only keys that change no result may
+      # differ, and its config.json keeps saying how it ran.
+      blocking = [d for d in diffs if d[0] not in NO_RESULT_CHANGE]
+      if not blocking:
+        return True
+    else:
+      blocking = [d for d in diffs if not _why_allowed(d[0])]
     if diffs and not blocking:
       for key, was, now in diffs:
         print(f'resuming with {key}={now!r} (was {was!r}): '

@@ -254,3 +254,13 @@ def test_logging_and_saving_cadence_may_change_on_resume(tmp_path, capsys):
   changed['run']['keep_checkpoints'] = 3
   with pytest.raises(errors.WorkdirError, match='run.keep_checkpoints'):
     workdir.prepare(str(tmp_path), _json(changed))
+  # A finished run takes them too, and its config.json stays as it ran.
+  workdir.mark_done(str(tmp_path), {})
+  changed['run']['keep_checkpoints'] = 2
+  changed['run']['log_every'] = 5
+  before = (tmp_path / workdir.CONFIG_FILE).read_text()
+  assert workdir.prepare(str(tmp_path), _json(changed)) is True
+  assert (tmp_path / workdir.CONFIG_FILE).read_text() == before
+  changed['run']['keep_checkpoints'] = 3
+  with pytest.raises(errors.WorkdirError, match='run.keep_checkpoints'):
+    workdir.prepare(str(tmp_path), _json(changed))
