@@ -17,8 +17,10 @@ images x 50 transformations per class). report.md has the table (balanced
 accuracy, mean eKLD over all classes and over the two smallest classes) and
 figures/ekld_vs_size.png.
 
-Measured (seed 0, bg, idle 2-core CPU, fresh virtualenv): 9 min 37 s with
-the install (MUNIT 148 s, each classifier ~95 s at ~280 images/s).
+Measured (seed 0, bg, idle 2-core CPU, fresh virtualenv): 9 min 37 s and
+10 min 24 s with the install on two days, 9 min 6 s without (MUNIT
+148-195 s, CE and Oracle 95-125 s each at 250-280 images/s, CE+DRS and
+CE+DRS+GIT 59-74 s each: they start from CE's state at the switch).
 Balanced accuracy / mean eKLD of the two smallest classes: CE 0.935 / 0.058,
 CE+DRS 0.879 / 0.065, CE+DRS+GIT 0.896 / 0.053, Oracle 0.925 / 0.020.
 The smoke variant runs in about a minute.
