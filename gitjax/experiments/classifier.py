@@ -16,7 +16,6 @@ consistency) and writes into the workdir:
   report.md                 all of it in words, with the command
 """
 import functools
-import json
 import math
 import os
 import time
@@ -32,6 +31,7 @@ from gitjax import report
 from gitjax import errors
 from gitjax.data import build
 from gitjax.data import pipeline
+from gitjax.experiments import branch
 from gitjax.experiments import classifier_report
 from gitjax.experiments import munit
 from gitjax.experiments import munit_steps
@@ -39,7 +39,6 @@ from gitjax.experiments import classifier_steps as steps
 from gitjax.runtime import checkpoint as checkpoint_lib
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib
-from gitjax.runtime import resume
 from gitjax.runtime import workdir as workdir_lib
 
 
@@ -94,7 +93,7 @@ class Plan:
 
   def shares_prefix(self, data):
     """Whether steps [0, switch_step) of this run are those of every
-    sibling with the same prefix_signature: no oracle, uniform sampling and
+    sibling with the same branch.signature: no oracle, uniform sampling and
     unit class weights before the switch (ERM, DRS, DRW; GIT starts after
     it), and no validation split (whose best-model choice would need the
     steps before)."""
@@ -173,101 +172,6 @@ def load_git(config, data, plan, mesh):
   return spec, jax.device_put(params, pipeline.replicated(mesh))
 
 
-BRANCH_DIR = 'branch_checkpoint'
-
-
-def prefix_signature(config):
-  """What decides a run's steps before the DRS/DRW switch, as flat
-  {key: value}: two runs with the same signature (and Plan.shares_prefix)
-  reach the same state there. `config`: a ConfigDict or its JSON dict."""
-  c = (config if isinstance(config, dict) else
-       json.loads(config_lib.to_json(config)))
-  flat = {'seed': c['seed'],
-          'loss': config_base.method_parts(c['method'])[0]}
-  for section in ('data', 'model', 'train'):
-    flat.update({f'{section}.{k}': v for k, v in c[section].items()
-                 if k != 'branch_from'})
-  return flat
-
-
-def branch_source(config, plan, data):
-  """(checkpoint folder, step, metrics path) of the sibling state this run
-  starts from (config.train.branch_from), or None to train from step 0.
-
-  Raises ConfigError when the sibling trains differently before the switch.
-  """
-  source = config.train.branch_from
-  if not source:
-    return None
-  source = os.path.abspath(os.path.expanduser(source))
-  if not plan.shares_prefix(data):
-    raise errors.ConfigError(
-        f'config.train.branch_from={source!r}: method {config.method} does not '
-        'train like its siblings up to the switch (oracle, rs, rw, a '
-        'validation split, or no switch before the last epoch); leave it '
-        "at ''")
-  config_file = os.path.join(source, 'config.json')
-  if not os.path.exists(config_file):
-    raise errors.ConfigError(
-        f'config.train.branch_from={source!r} is not a classifier run folder '
-        '(no config.json); give the folder of a run of the same recipe')
-  with open(config_file) as f:
-    theirs = json.load(f)
-  if theirs.get('experiment') != 'classifier':
-    raise errors.ConfigError(
-        f'config.train.branch_from={source!r} is a {theirs.get("experiment")} '
-        'run, not a classifier run')
-  ours, other = prefix_signature(config), prefix_signature(theirs)
-  differ = sorted(k for k in set(ours) | set(other)
-                  if ours.get(k) != other.get(k))
-  if differ:
-    raise errors.ConfigError(
-        f'config.train.branch_from={source!r} trains differently before the '
-        f'switch ({", ".join(differ)} differ); give a run of the same data, '
-        "seed, model, recipe and loss, or ''")
-  directory = os.path.join(source, BRANCH_DIR)
-  step = plan.switch_step
-  steps_there = []
-  if os.path.isdir(directory):
-    there = checkpoint_lib.Checkpointer(directory)
-    steps_there = there.all_steps()
-    there.close()
-  if step not in steps_there:
-    print(f'{source} has no checkpoint at the switch (step {step}) yet; '
-          'training from step 0', flush=True)
-    return None
-  return directory, step, os.path.join(source, metrics_lib.METRICS_FILE)
-
-
-def _start(config, workdir, state, plan, data):
-  """resume.start, or the sibling's state at the switch when this run has
-  no checkpoint of its own and config.train.branch_from gives one (its
-  metrics up to there are copied, so the curves are whole)."""
-  checkpointer, writer, state, start = resume.start(
-      workdir, state, config.run.keep_checkpoints)
-  if start:  # its own checkpoint: where its steps came from is in the meta
-    return (checkpointer, writer, state, start,
-            checkpointer.restored_meta.get('branched_from'))
-  branch = branch_source(config, plan, data)
-  if branch is None:
-    return checkpointer, writer, state, start, None
-  directory, step, metrics_path = branch
-  source = checkpoint_lib.Checkpointer(directory)
-  state, _ = source.restore(state, step=step)
-  source.close()
-  writer.close()
-  writer = metrics_lib.MetricWriter(workdir, resume_step=0)
-  with open(metrics_path) as f:
-    for line in f:
-      record = json.loads(line)
-      if record['step'] <= step:
-        writer.write(record.pop('step'), record)
-  run = os.path.dirname(directory)
-  print(f'starting at step {step} (the DRS/DRW switch) from {run}, whose '
-        'steps before it this run shares', flush=True)
-  return checkpointer, writer, state, step, {'run': run, 'step': step}
-
-
 def _mean_scalars(window):
   fetched = jax.device_get(window)
   return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
@@ -277,13 +181,10 @@ def train(config, workdir, data, mesh):
   """Trains (resuming from the last checkpoint) and returns (state, speed)."""
   plan, schedule, statics, state, git_params = setup(config, data, mesh)
   replicated = pipeline.replicated(mesh)
-  checkpointer, writer, state, start, branched = _start(
+  checkpointer, writer, state, start, branched = branch.start(
       config, workdir, state, plan, data)
   # The state at the switch, for siblings that share the steps before it.
-  brancher = (checkpoint_lib.Checkpointer(
-      os.path.join(workdir, BRANCH_DIR), keep=1, owner=True)
-              if plan.shares_prefix(data) and start < plan.switch_step
-              else None)
+  brancher = branch.saver(workdir, plan, data, start)
   step_fn = steps.jit_train_step(statics, replicated,
                                  pipeline.batch_sharding(mesh))
   git_step_fn = (steps.jit_git_train_step(

@@ -19,6 +19,7 @@ from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-impor
 from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import NonFiniteError  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments import branch  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments import classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments import classifier_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -187,7 +188,7 @@ def test_a_run_branched_at_the_switch_equals_one_trained_from_step_0(
   _, _, plan, _ = classifier.train(config, ce_dir, data, mesh)
   switch = plan.switch_step
   ckpt = checkpoint_lib.Checkpointer(
-      os.path.join(ce_dir, classifier.BRANCH_DIR))
+      os.path.join(ce_dir, branch.DIR))
   assert ckpt.all_steps() == [switch]
   ckpt.close()
 
@@ -229,4 +230,4 @@ def test_branching_from_a_run_that_trains_otherwise_is_refused(
   config.train.branch_from = source_dir
   data = build.build(config.data, config.seed)
   with pytest.raises(errors.ConfigError, match=match):
-    classifier.branch_source(config, classifier.Plan(config, data), data)
+    branch.check_source(config, classifier.Plan(config, data), data)
