@@ -26,12 +26,12 @@ _WORKDIR = flags.DEFINE_string(
 
 # config.experiment -> module with run(config, workdir).
 _RUNNERS = {
-    'dataset': 'gitjax.experiments.dataset',
-    'classifier': 'gitjax.experiments.classifier',
-    'munit': 'gitjax.experiments.munit',
-    'unrolled_ring': 'gitjax.experiments.unrolled_ring',
-    'git': 'gitjax.experiments.git',
-    'maml': 'gitjax.experiments.maml',
+    'dataset': 'gitjax.experiments.dataset.run',
+    'classifier': 'gitjax.experiments.classifier.run',
+    'munit': 'gitjax.experiments.munit.run',
+    'unrolled_ring': 'gitjax.experiments.ring.run',
+    'git': 'gitjax.experiments.git.run',
+    'maml': 'gitjax.experiments.maml.run',
 }
 
 

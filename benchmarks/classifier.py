@@ -25,8 +25,8 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import classifier_steps as steps  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import munit_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.classifier import steps  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.munit import steps as munit_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 SETTINGS = (
     ('ResNet-32, 32x32x3, batch 128, crop+flip', 32, (32, 32, 3), 10, True),

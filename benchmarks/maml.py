@@ -6,7 +6,7 @@ r"""Speed and memory of one MAML meta-step (Omniglot 5-way 1-shot, Conv-4 64).
 
 Setting: MAML's Omniglot 5-way 1-shot recipe, 15 queries, meta-batch 32,
 Conv-4 with 64 stride-2 filters, transductive BN, learned inner rates, the
-real jitted `maml_steps.train_step` (tasks drawn on the device from the
+real jitted `gitjax.experiments.maml.steps.train_step` (tasks drawn on the device from the
 meta-train pool, 90-degree rotations as classes, meta-batch sharded over all
 devices). Images: Omniglot-small's background characters when --data names
 its npz, otherwise random 28x28 images in a pool of the same shape (speed
@@ -50,7 +50,7 @@ def measure(inner_steps, order, iters, data_path, meta_batch):
   from gitjax import config_base  # pylint: disable=g-import-not-at-top
   from gitjax.data import episodes  # pylint: disable=g-import-not-at-top
   from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top
-  from gitjax.experiments import maml_steps as steps  # pylint: disable=g-import-not-at-top
+  from gitjax.experiments.maml import steps  # pylint: disable=g-import-not-at-top
 
   config = config_base.get_base('maml')
   m = config.maml

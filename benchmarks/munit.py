@@ -37,7 +37,7 @@ def measure(setting, unroll, iters):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from benchmarks import common  # pylint: disable=g-import-not-at-top
   from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top
-  from gitjax.experiments import munit_steps as steps  # pylint: disable=g-import-not-at-top
+  from gitjax.experiments.munit import steps  # pylint: disable=g-import-not-at-top
 
   shape, batch_size = SETTINGS[setting]
   mesh = pipeline.make_mesh()

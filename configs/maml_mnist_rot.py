@@ -7,7 +7,7 @@ r"""Invariance transfer of a meta-learner: MNIST digits 0-4 under rotation -> 5-
 MAML (Conv-4, 32 filters, 5-way 1-shot, 15 queries, 1 inner step, second
 order) meta-trains on digits 0-4, every task image rotated by U(-180, 180)
 degrees; meta-test classes are 5-9. Then the invariance-transfer study
-(`gitjax/experiments/maml_transfer.py`): on meta-test tasks with CLEAN
+(`gitjax/experiments/maml/transfer.py`): on meta-test tasks with CLEAN
 1/5/10-shot support sets, per-class eKLD of the adapted model between clean
 query images and 16 rotated copies, for MAML, for the same Conv-4 trained as
 a plain 5-way classifier on rotated digits 0-4 and fine-tuned on the support

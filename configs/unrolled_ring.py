@@ -3,7 +3,7 @@ r"""Unrolled GAN (Metz et al. 2016) on a ring of 8 Gaussians, K unrolled steps.
     python launch.py --config configs/unrolled_ring.py:k0 --workdir /tmp/ring_k0
     python launch.py --config configs/unrolled_ring.py:k5 --workdir /tmp/ring_k5
     python launch.py --config configs/unrolled_ring.py:k10 --workdir /tmp/ring_k10
-    python -m gitjax.experiments.unrolled_ring /tmp/ring_compare \
+    python -m gitjax.experiments.ring.report /tmp/ring_compare \
         /tmp/ring_k0 /tmp/ring_k5 /tmp/ring_k10
 
 The argument `kN` sets N unrolled discriminator steps (k0 = plain GAN); add

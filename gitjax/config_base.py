@@ -217,7 +217,7 @@ def classifier_smoke(config, n_max):
   return config
 
 
-# --- munit section: owned by the MUNIT trainer (gitjax/experiments/munit.py)
+# --- munit section: owned by the MUNIT trainer (gitjax/experiments/munit/)
 def munit():
   """MUNIT generator training for GIT, and what the generator learned.
 
@@ -301,7 +301,7 @@ def munit_smoke(config, n_max):
 # --- end munit section
 
 
-# --- ring section: owned by the unrolled-GAN demo (gitjax/experiments/unrolled_ring.py)
+# --- ring section: owned by the unrolled-GAN demo (gitjax/experiments/ring/)
 def ring():
   """Unrolled-GAN demonstration on a ring of Gaussians (Metz et al. 2016)."""
   r = ml_collections.ConfigDict()
@@ -333,7 +333,7 @@ def ring():
 # --- end ring section
 
 
-# --- maml section: owned by the MAML trainer (gitjax/experiments/maml.py)
+# --- maml section: owned by the MAML trainer (gitjax/experiments/maml/)
 def maml():
   """MAML / MAML++ meta-training, meta-test accuracy and invariance transfer.
 

@@ -43,8 +43,8 @@ def evaluate(workdir, name=None, transform=None, images_per_class=None,
   # pylint: disable=g-import-not-at-top
   from gitjax.data import build
   from gitjax.data import pipeline
-  from gitjax.experiments import classifier
-  from gitjax.experiments import classifier_report
+  from gitjax.experiments.classifier import run as classifier
+  from gitjax.experiments.classifier import report as classifier_report
   from gitjax.runtime import checkpoint as checkpoint_lib
   from gitjax.runtime import workdir as workdir_lib
   # pylint: enable=g-import-not-at-top

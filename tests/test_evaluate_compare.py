@@ -15,7 +15,7 @@ from gitjax import compare  # pylint: disable=g-import-not-at-top,wrong-import-p
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax import evaluate  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import UserError  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.classifier import run as classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 

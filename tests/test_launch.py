@@ -105,7 +105,7 @@ _FULL_DISK = '''
 import sys
 import launch
 from absl import app
-from gitjax.experiments import dataset
+from gitjax.experiments.dataset import run as dataset
 
 def full(config, workdir):
   raise OSError(28, 'No space left on device', workdir + '/figures/a.png')

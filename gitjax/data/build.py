@@ -9,7 +9,6 @@ import dataclasses
 
 import numpy as np
 
-from gitjax import config as config_lib
 from gitjax.data import longtail
 from gitjax.data import sources
 from gitjax.data import transforms
@@ -93,7 +92,7 @@ def build(data_config, seed, source=None):
   """
   source = source or sources.load(data_config)
   num_classes = source.num_classes
-  spec = config_lib.transform_spec(data_config)
+  spec = transforms.transform_spec(data_config)
 
   # Validation images come out of the balanced training pool first, so the
   # long tail is drawn from what is left and the two never overlap.

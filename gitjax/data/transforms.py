@@ -145,6 +145,15 @@ def parse_transform(name: str, **fields) -> TransformSpec:
 # Parameter sampling: the same distribution from a jax key or a numpy Generator.
 
 
+def transform_spec(data) -> TransformSpec:
+  """The TransformSpec a config's `data` section describes."""
+  return parse_transform(
+      data.transform, rot_degrees=data.rot_degrees, bg_max=data.bg_max,
+      brightness=data.brightness, contrast_min=data.contrast_min,
+      contrast_max=data.contrast_max, scale_min=data.scale_min,
+      scale_max=data.scale_max, translate=data.translate)
+
+
 def sample_params(key: jax.Array, spec: TransformSpec) -> dict[str, jax.Array]:
   """Samples the parameters of ONE image (vmap over keys for a batch)."""
   params = {}

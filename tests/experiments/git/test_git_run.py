@@ -9,8 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
 import git_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -18,11 +18,11 @@ import git_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import ConfigError  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import classifier_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import git  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import git_report  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import munit  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.classifier import run as classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.classifier import steps as classifier_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.git import run as git  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.git import report as git_report  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.munit import run as munit  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 

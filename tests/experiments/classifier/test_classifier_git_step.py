@@ -9,9 +9,9 @@ import pytest
 from gitjax import config_base
 from gitjax.data import build
 from gitjax.data import pipeline
-from gitjax.experiments import classifier
-from gitjax.experiments import classifier_steps as steps
-from gitjax.experiments import munit_steps
+from gitjax.experiments.classifier import run as classifier
+from gitjax.experiments.classifier import steps
+from gitjax.experiments.munit import steps as munit_steps
 from gitjax.models import resnet
 
 # The smallest generator with every MUNIT part, on 12x12 images.

@@ -8,8 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
 import classifier_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -19,9 +19,9 @@ from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-impor
 from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import NonFiniteError  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import branch  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import classifier_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.classifier import branch  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.classifier import run as classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.classifier import steps as classifier_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 

@@ -37,7 +37,6 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gitjax import bilevel
-from gitjax import config as config_lib
 from gitjax.data import episodes
 from gitjax.data import pipeline
 from gitjax.data import transforms
@@ -87,7 +86,7 @@ def make_statics(config, mesh=None):
   mesh = mesh or pipeline.make_mesh()
   step_config = {k: config.maml[k] for k in _STEP_KEYS}
   return _cached_statics(json.dumps(step_config, sort_keys=True),
-                         config.seed, config_lib.transform_spec(config.data),
+                         config.seed, transforms.transform_spec(config.data),
                          mesh)
 
 

@@ -9,15 +9,17 @@ import jax
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
 import unrolled_ring as ring_config  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import NonFiniteError  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import unrolled_ring  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.ring import report as ring_report  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.ring import run as ring_run  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.ring import steps  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -45,10 +47,10 @@ def test_configs_validate_and_bad_arguments_fail():
 
 def test_one_iteration_traces_once_keeps_the_tree_and_unrolls_only_g():
   config = _smoke()
-  statics = unrolled_ring.make_statics(config)
-  step = jax.jit(chex.assert_max_traces(unrolled_ring.train_step, n=1),
+  statics = steps.make_statics(config)
+  step = jax.jit(chex.assert_max_traces(steps.train_step, n=1),
                  static_argnames='statics')
-  state0 = unrolled_ring.init_state(statics)
+  state0 = steps.init_state(statics)
   state1, metrics = step(state0, statics=statics)
   state2, _ = step(state1, statics=statics)
   chex.assert_trees_all_equal_shapes_and_dtypes(state0, state2)
@@ -56,9 +58,9 @@ def test_one_iteration_traces_once_keeps_the_tree_and_unrolls_only_g():
   assert all(np.isfinite(float(v)) for v in jax.device_get(metrics).values())
   # K only changes the generator's update; the real D takes the same step.
   config.ring.unroll_steps = 0
-  plain = unrolled_ring.make_statics(config)
-  state_plain, _ = jax.jit(unrolled_ring.train_step, static_argnames='statics')(
-      unrolled_ring.init_state(plain), statics=plain)
+  plain = steps.make_statics(config)
+  state_plain, _ = jax.jit(steps.train_step, static_argnames='statics')(
+      steps.init_state(plain), statics=plain)
   chex.assert_trees_all_close(state_plain.params['dis'], state1.params['dis'])
   diff = jax.tree.map(lambda a, b: float(np.abs(a - b).max()),
                       state_plain.params['gen'], state1.params['gen'])
@@ -66,7 +68,7 @@ def test_one_iteration_traces_once_keeps_the_tree_and_unrolls_only_g():
 
 
 def test_ring_metrics_by_hand():
-  centres = unrolled_ring.mode_centres(8, 2.0)
+  centres = steps.mode_centres(8, 2.0)
   np.testing.assert_allclose(centres[2], [0.0, 2.0], atol=1e-6)
   samples = np.concatenate([
       np.repeat(centres[:1], 30, 0),                  # mode 0: 30
@@ -75,16 +77,16 @@ def test_ring_metrics_by_hand():
       np.repeat(centres[3:4], 10, 0),                 # mode 3: 10 (< 20)
       np.zeros((5, 2)),                               # between modes
   ])
-  m = unrolled_ring.ring_metrics(samples, centres, 0.02, 3.0, 20)
+  m = steps.ring_metrics(samples, centres, 0.02, 3.0, 20)
   assert m['mode_counts'] == [30, 25, 0, 10, 0, 0, 0, 0]
   assert m['modes_covered'] == 2
   np.testing.assert_allclose(m['hq_fraction'], 65 / 80)
   p = np.array([30, 25, 10]) / 65
   np.testing.assert_allclose(m['mode_kl'], np.sum(p * np.log(8 * p)))
-  uniform = unrolled_ring.ring_metrics(np.repeat(centres, 20, 0), centres,
+  uniform = steps.ring_metrics(np.repeat(centres, 20, 0), centres,
                                        0.02)
   assert uniform['modes_covered'] == 8 and abs(uniform['mode_kl']) < 1e-12
-  none = unrolled_ring.ring_metrics(np.full((4, 2), np.nan), centres, 0.02)
+  none = steps.ring_metrics(np.full((4, 2), np.nan), centres, 0.02)
   assert none['hq_fraction'] == 0 and none['mode_kl'] == pytest.approx(
       math.log(8))
 
@@ -92,7 +94,7 @@ def test_ring_metrics_by_hand():
 def test_smoke_run_writes_everything(tmp_path):
   config = _smoke('k5,smoke')
   workdir = _start(config, tmp_path / 'run')
-  unrolled_ring.run(config, workdir)
+  ring_run.run(config, workdir)
   for name in ('results.json', 'report.md', 'done.json', 'metrics.jsonl',
                'figures/samples.png', 'snapshots/step_0000006.npy'):
     assert os.path.exists(os.path.join(workdir, name)), name
@@ -105,18 +107,18 @@ def test_smoke_run_writes_everything(tmp_path):
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
   assert ckpt.all_steps() == [4, 6]  # run.checkpoint_every, then the end
   ckpt.close()
-  table = unrolled_ring.compare(str(tmp_path / 'cmp'), [workdir])
+  table = ring_report.compare(str(tmp_path / 'cmp'), [workdir])
   assert '| 2 | 6 |' in table
   assert os.path.exists(tmp_path / 'cmp' / 'samples.png')
   # Snapshot picks always include the final samples.
-  assert unrolled_ring._snapshot_panels(workdir, 1)[0][0] == 'step 6'  # pylint: disable=protected-access
+  assert ring_report.snapshot_panels(workdir, 1)[0][0] == 'step 6'
 
 
 def test_resume_after_a_kill_gives_the_same_parameters(tmp_path, monkeypatch):
   config = _smoke()
-  full, _, _ = unrolled_ring.train(config, _start(config, tmp_path / 'full'))
+  full, _, _ = ring_run.train(config, _start(config, tmp_path / 'full'))
   killed_dir = _start(config, tmp_path / 'killed')
-  real_step = unrolled_ring.train_step_jit
+  real_step = steps.train_step_jit
   calls = []
 
   def dying_step(*args, **kwargs):
@@ -125,14 +127,14 @@ def test_resume_after_a_kill_gives_the_same_parameters(tmp_path, monkeypatch):
       raise KeyboardInterrupt
     return real_step(*args, **kwargs)
 
-  monkeypatch.setattr(unrolled_ring, 'train_step_jit', dying_step)
+  monkeypatch.setattr(steps, 'train_step_jit', dying_step)
   with pytest.raises(KeyboardInterrupt):
-    unrolled_ring.train(config, killed_dir)
-  monkeypatch.setattr(unrolled_ring, 'train_step_jit', real_step)
+    ring_run.train(config, killed_dir)
+  monkeypatch.setattr(steps, 'train_step_jit', real_step)
   ckpt = checkpoint_lib.Checkpointer(os.path.join(killed_dir, 'checkpoints'))
   assert ckpt.latest_step() == 4
   ckpt.close()
-  resumed, _, _ = unrolled_ring.train(config, killed_dir)
+  resumed, _, _ = ring_run.train(config, killed_dir)
   chex.assert_trees_all_close(jax.device_get(full.params),
                               jax.device_get(resumed.params), atol=1e-6)
   steps_logged = [json.loads(l)['step'] for l in
@@ -144,10 +146,10 @@ def test_same_seed_same_result_other_seed_differs():
   def params_after(seed, steps):
     config = _smoke()
     config.seed = seed
-    statics = unrolled_ring.make_statics(config)
-    state = unrolled_ring.init_state(statics)
+    statics = steps.make_statics(config)
+    state = steps.init_state(statics)
     for _ in range(steps):
-      state, _ = unrolled_ring.train_step_jit(state, statics=statics)
+      state, _ = steps.train_step_jit(state, statics=statics)
     return jax.device_get(state.params)
 
   chex.assert_trees_all_equal(params_after(0, 3), params_after(0, 3))
@@ -163,7 +165,7 @@ def test_nan_stops_with_one_line_and_keeps_no_done(tmp_path):
   config.ring.dis_lr = 1e36
   workdir = _start(config, tmp_path / 'nan')
   with pytest.raises(NonFiniteError) as info:
-    unrolled_ring.run(config, workdir)
+    ring_run.run(config, workdir)
   assert '\n' not in str(info.value)
   assert not workdir_lib.is_done(workdir)
 
@@ -175,10 +177,10 @@ def test_killed_after_its_final_checkpoint_finishes_with_whole_run_timing(
   checkpoint), not of its own empty segment."""
   config = _smoke('k0,smoke')
   workdir = _start(config, tmp_path / 'run')
-  unrolled_ring.run(config, workdir)
+  ring_run.run(config, workdir)
   first = json.load(open(os.path.join(workdir, 'results.json')))['speed']
   os.remove(os.path.join(workdir, workdir_lib.DONE_FILE))
-  unrolled_ring.run(config, workdir)
+  ring_run.run(config, workdir)
   assert workdir_lib.is_done(workdir)
   again = json.load(open(os.path.join(workdir, 'results.json')))['speed']
   assert again['iterations_per_s'] == pytest.approx(first['iterations_per_s'])

@@ -36,7 +36,7 @@ import numpy as np
 
 from gitjax.data import pipeline
 from gitjax.data import transforms
-from gitjax.experiments import classifier_steps
+from gitjax.experiments.classifier import steps as classifier_steps
 
 RECOVERABLE = ('rot', 'bg', 'dil')
 _ROT = transforms.TransformSpec(names=('rot',))

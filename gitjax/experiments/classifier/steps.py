@@ -27,7 +27,7 @@ from flax import struct
 
 from gitjax import losses
 from gitjax.data import transforms
-from gitjax.experiments import munit_steps
+from gitjax.experiments.munit import steps as munit_steps
 from gitjax.models import conv4
 from gitjax.models import resnet
 

@@ -38,22 +38,14 @@ import ml_collections
 from gitjax import config as config_lib
 from gitjax import config_base
 from gitjax.data import build
-from gitjax.experiments import classifier
-from gitjax.experiments import dataset
-from gitjax.experiments import git_report
-from gitjax.experiments import munit
+from gitjax.experiments.classifier import run as classifier
+from gitjax.experiments.dataset import run as dataset
+from gitjax.experiments.git import layout
+from gitjax.experiments.git import report as git_report
+from gitjax.experiments.munit import run as munit
 from gitjax.runtime import workdir as workdir_lib
 
 STAGES_FILE = 'stages.json'
-
-
-def instance_seed(config, instance):
-  """Seed of long-tailed instance `instance`: data set, init, sampling."""
-  return config.seed + instance
-
-
-def uses_git(config):
-  return any(config_base.method_parts(m)[3] for m in config.methods)
 
 
 def _section(config_dict):
@@ -102,13 +94,6 @@ def branch_sources(config, root, seed, data, munit_workdir):
   return sources
 
 
-def munit_folder(config, workdir, instance):
-  """The MUNIT run the instance's GIT methods re-style with."""
-  if config.git.munit_workdir:
-    return os.path.abspath(os.path.expanduser(config.git.munit_workdir))
-  return os.path.join(workdir, f'instance_{instance}', 'munit')
-
-
 class StageClock:
   """Wall time per stage, kept in WORKDIR/stages.json across restarts (the
   time of a stage killed before it finished is not counted)."""
@@ -141,13 +126,13 @@ def _run_stage(folder, config, runner, **kwargs):
 def _check_inputs(config, workdir, datasets):
   """One-line errors for bad GIT input, before any training."""
   for instance, data in enumerate(datasets):
-    folder = munit_folder(config, workdir, instance)
+    folder = layout.munit_folder(config, workdir, instance)
     if config.git.munit_workdir:
       munit.check_generator(folder, data.image_shape)
     for method in config.methods:
       if config_base.method_parts(method)[3]:
         sub = stage_config(config, 'classifier',
-                           instance_seed(config, instance), method, folder)
+                           layout.instance_seed(config, instance), method, folder)
         classifier.Plan(sub, data)  # threshold K against the smallest class
 
 
@@ -156,12 +141,12 @@ def run(config, workdir):
   if workdir_lib.is_done(workdir):
     print(f'{workdir} already holds this finished run; nothing to do')
     return
-  datasets = [build.build(config.data, instance_seed(config, i))
+  datasets = [build.build(config.data, layout.instance_seed(config, i))
               for i in range(config.num_instances)]
   _check_inputs(config, workdir, datasets)
   clock = StageClock(workdir)
   for instance, data in enumerate(datasets):
-    seed = instance_seed(config, instance)
+    seed = layout.instance_seed(config, instance)
     root = os.path.join(workdir, f'instance_{instance}')
     print(f'[git] instance {instance + 1}/{config.num_instances} (seed '
           f'{seed}): {len(data.y_train)} training images, sizes by rank '
@@ -169,8 +154,8 @@ def run(config, workdir):
     clock.run(f'instance_{instance}/dataset', lambda: _run_stage(
         os.path.join(root, 'dataset'), stage_config(config, 'dataset', seed),
         dataset, data=data))
-    folder = munit_folder(config, workdir, instance)
-    if uses_git(config) and not config.git.munit_workdir:
+    folder = layout.munit_folder(config, workdir, instance)
+    if layout.uses_git(config) and not config.git.munit_workdir:
       clock.run(f'instance_{instance}/munit', lambda: _run_stage(
           folder, stage_config(config, 'munit', seed), munit, data=data))
     sources = branch_sources(config, root, seed, data, folder)

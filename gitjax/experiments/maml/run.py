@@ -3,13 +3,13 @@ r"""Experiment `maml`: MAML / MAML++ meta-training and meta-test evaluation.
     python launch.py --config configs/maml_digits.py --workdir /tmp/maml_digits
 
 Meta-trains the Conv-4 on N-way K-shot tasks of the meta-train classes
-(`gitjax.experiments.maml_steps`: one jitted call per meta-step, tasks drawn
+(`gitjax.experiments.maml.steps`: one jitted call per meta-step, tasks drawn
 on the device, meta-batch sharded over all devices), evaluates on meta-val
 tasks every `eval_every` meta-steps, and finally on `test_tasks` fixed
 meta-test tasks: mean query accuracy with a 95% confidence interval
 (1.96 x standard error over tasks, as MAML reports) after 0..`test_steps`
 adaptation steps. With `transfer` it then runs the invariance-transfer
-study (`gitjax.experiments.maml_transfer`).
+study (`gitjax.experiments.maml.transfer`).
 
 Writes into the workdir: metrics.jsonl (+ TensorBoard), checkpoints/,
 results.json, figures/accuracy_vs_steps.png, (transfer.json,
@@ -24,15 +24,15 @@ import numpy as np
 from gitjax.data import episodes
 from gitjax.data import sources
 from gitjax.errors import DataError
-from gitjax.experiments import maml_report
-from gitjax.experiments import maml_steps as steps
-from gitjax.experiments import maml_transfer
+from gitjax.experiments.maml import report as maml_report
+from gitjax.experiments.maml import steps
+from gitjax.experiments.maml import transfer as maml_transfer
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib
 from gitjax.runtime import resume
 from gitjax.runtime import workdir as workdir_lib
 
-# Purposes of the task streams (train uses 0, see maml_steps.train_step).
+# Purposes of the task streams (train uses 0, see steps.train_step).
 VAL, TEST = 1, 2
 
 

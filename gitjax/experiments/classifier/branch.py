@@ -5,7 +5,7 @@ up to the switch when they share data, seed, model, recipe and loss
 (classifier.Plan.shares_prefix). The first such run saves its state at the
 switch in WORKDIR/branch_checkpoint/; a run whose config.train.branch_from
 names it starts there, with the same parameters as training from step 0
-(tests/experiments/test_classifier.py), and copies its metrics up to the
+(tests/experiments/classifier/test_classifier_run.py), and copies its metrics up to the
 switch so that the curves are whole.
 """
 import json

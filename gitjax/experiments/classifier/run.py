@@ -31,11 +31,11 @@ from gitjax import report
 from gitjax import errors
 from gitjax.data import build
 from gitjax.data import pipeline
-from gitjax.experiments import branch
-from gitjax.experiments import classifier_report
-from gitjax.experiments import munit
-from gitjax.experiments import munit_steps
-from gitjax.experiments import classifier_steps as steps
+from gitjax.experiments.classifier import branch
+from gitjax.experiments.classifier import report as classifier_report
+from gitjax.experiments.munit import run as munit
+from gitjax.experiments.munit import steps as munit_steps
+from gitjax.experiments.classifier import steps
 from gitjax.runtime import checkpoint as checkpoint_lib
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib

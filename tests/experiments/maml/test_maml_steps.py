@@ -13,10 +13,10 @@ import numpy as np
 from gitjax import bilevel
 from gitjax.data import episodes
 from gitjax.data import pipeline
-from gitjax.experiments import maml_steps as steps
+from gitjax.experiments.maml import steps
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
 import maml_digits  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -34,7 +34,7 @@ from gitjax import bilevel
 from gitjax import invariance
 from gitjax.data import episodes
 from gitjax.data import pipeline
-from gitjax.experiments import maml_steps as steps
+from gitjax.experiments.maml import steps
 
 # Task-stream purposes of the study (maml.py uses 0..2).
 _TRANSFER, _PRETRAIN = 3, 4
@@ -92,7 +92,7 @@ def task_invariance(fast, slow, rates, task, draws, *, model, per_step_bn,
   """Adapts on one task's support set; invariance on its query set.
 
   Args:
-    fast, slow, rates: the learner (see maml_steps).
+    fast, slow, rates: the learner (see maml/steps.py).
     task: one clean task of `episodes.sample_tasks`.
     draws: [D, N*Q, H, W, C] transformed copies of the query images.
     model: the Conv-4 (N-way head).

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gitjax.data import pipeline
-from gitjax.experiments import classifier_steps as steps
+from gitjax.experiments.classifier import steps
 from gitjax.models import resnet
 
 

@@ -4,7 +4,7 @@ Both domains are independent class-balanced draws from the same long-tailed,
 TRANSFORMED training set (optionally flipped), as GIT trains it, so the
 style space can only learn what varies within a class: the nuisance
 transformation. After training, the generator is measured
-(`gitjax.learned_transform`): does a re-styling look like a true transform
+(`gitjax.experiments.munit.learned_transform`): does a re-styling look like a true transform
 of its source, and does it keep its label? Writes into the workdir:
 
   metrics.jsonl, events.*        losses, D(real)/D(fake) means, lr
@@ -28,14 +28,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gitjax import learned_transform
+from gitjax.experiments.munit import learned_transform
 from gitjax.data import build
 from gitjax.data import pipeline
 from gitjax.data import sources
 from gitjax.errors import ConfigError
 from gitjax.errors import WorkdirError
-from gitjax.experiments import munit_report
-from gitjax.experiments import munit_steps as steps
+from gitjax.experiments.munit import report as munit_report
+from gitjax.experiments.munit import steps
 from gitjax.runtime import checkpoint as checkpoint_lib
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib

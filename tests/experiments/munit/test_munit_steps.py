@@ -13,7 +13,7 @@ import pytest
 
 from gitjax import losses
 from gitjax.data import pipeline
-from gitjax.experiments import munit_steps as steps
+from gitjax.experiments.munit import steps
 
 # Smallest networks that still have every MUNIT part: 8x8 images, one
 # down/upsampling, one residual block, a 2-layer MLP, a 1-layer critic.

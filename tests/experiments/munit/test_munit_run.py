@@ -8,8 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
 import munit_cifar10_lt  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -20,8 +20,8 @@ from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,w
 from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import WorkdirError  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import munit  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import munit_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.munit import run as munit  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.munit import steps as munit_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gitjax import learned_transform as lt
+from gitjax.experiments.munit import learned_transform as lt
 from gitjax.data import transforms
 
 

@@ -9,8 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
 import maml_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -21,8 +21,8 @@ import maml_omniglot_small  # pylint: disable=g-import-not-at-top,wrong-import-p
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import ConfigError  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import DataError  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import maml  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gitjax.experiments import maml_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.maml import run as maml  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.maml import steps as maml_steps  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from gitjax import invariance
 from gitjax import report
-from gitjax.experiments import munit_report
+from gitjax.experiments.git import layout
+from gitjax.experiments.munit import report as munit_report
 from gitjax.runtime import provenance
 from gitjax.runtime import workdir as workdir_lib
 
@@ -100,12 +101,11 @@ def _by_size(runs, key):
 
 def _munit_section(config, workdir, figures):
   """MUNIT headline per instance and its figures copied into figures/."""
-  from gitjax.experiments import git  # pylint: disable=g-import-not-at-top
-  if not git.uses_git(config):
+  if not layout.uses_git(config):
     return None
   out = {'instances': [], 'figures': []}
   for instance in range(config.num_instances):
-    folder = git.munit_folder(config, workdir, instance)
+    folder = layout.munit_folder(config, workdir, instance)
     path = os.path.join(folder, 'results.json')
     results = _read(path) if os.path.exists(path) else None
     out['instances'].append({
@@ -115,7 +115,7 @@ def _munit_section(config, workdir, figures):
         'restyle_decoder': 'a'})
     if config.git.munit_workdir and instance:
       break  # one given MUNIT serves every instance
-  source = git.munit_folder(config, workdir, 0)
+  source = layout.munit_folder(config, workdir, 0)
   samples = sorted(glob.glob(os.path.join(source, 'figures', 'samples_*.png')))
   picks = ([('munit_samples.png', samples[-1])] if samples else []) + [
       (f'munit_{os.path.basename(p)}', p) for p in
