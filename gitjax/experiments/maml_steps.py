@@ -391,10 +391,9 @@ train_step_jit = jax.jit(train_step, static_argnames='statics',
                          donate_argnames='state')
 
 
-def adapted_accuracies(params, batch_stats, task, *, statics, num_steps):
-  """Query accuracy [num_steps + 1] of one task after 0..num_steps inner
-  steps (steps beyond training's K reuse the last rate, BN set and running
-  statistics; the latter only with bn_mode='running')."""
+def _eval_fns(params, batch_stats, task, statics):
+  """(adapted theta_0, frozen weights, logits_fn, support_loss) of one task
+  at evaluation (running statistics only with bn_mode='running')."""
   s = statics
   slow = params['slow']
   adapted, frozen = variants.inner_split(params['fast'], s.features.head_only)
@@ -408,6 +407,27 @@ def adapted_accuracies(params, batch_stats, task, *, statics, num_steps):
   def support_loss(adapted, step):
     return s.inner_scale * cross_entropy(
         logits(adapted, step, task['support']), task['support_label'])
+
+  return adapted, frozen, logits, support_loss
+
+
+def adapt_task(params, batch_stats, task, *, statics, num_steps):
+  """All fast weights after `num_steps` inner steps on one task's support
+  set (ANIL: only the head moves)."""
+  adapted, frozen, _, support_loss = _eval_fns(params, batch_stats, task,
+                                               statics)
+  adapted, _ = adapt(adapted, support_loss,
+                     bilevel.sgd_per_step(params['rates']), num_steps,
+                     checkpoint=False)
+  return {**frozen, **adapted}
+
+
+def adapted_accuracies(params, batch_stats, task, *, statics, num_steps):
+  """Query accuracy [num_steps + 1] of one task after 0..num_steps inner
+  steps (steps beyond training's K reuse the last rate, BN set and running
+  statistics; the latter only with bn_mode='running')."""
+  adapted, _, logits, support_loss = _eval_fns(params, batch_stats, task,
+                                               statics)
 
   def query_accuracy(adapted, step):
     return accuracy(logits(adapted, step, task['query']), task['query_label'])
