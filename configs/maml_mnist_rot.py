@@ -4,9 +4,14 @@ r"""Invariance transfer of a meta-learner: MNIST digits 0-4 under rotation -> 5-
     python launch.py --config configs/maml_mnist_rot.py \
         --config.data.path=/tmp/gitjax-data/mnist.npz --workdir /tmp/maml_rot
 
-MAML (Conv-4, 32 filters, 5-way 1-shot, 15 queries, 1 inner step, second
-order) meta-trains on digits 0-4, every task image rotated by U(-180, 180)
-degrees; meta-test classes are 5-9. Then the invariance-transfer study
+Plain MAML as cbfinn/maml runs it (gitjax/experiments/maml/variants.py:
+fixed inner rate 0.4, 1 inner step, second order, inner loss = sum of CE / K,
+transductive BN offset-only with eps 1e-3, N(0, 1) head; Conv-4 with 32
+filters, 5-way 1-shot) meta-trains on digits 0-4, every task image rotated
+by U(-180, 180) degrees (the nuisance under study, not cbfinn's per-class
+quarter turns); meta-test classes are 5-9. Differs from cbfinn: 15 queries
+per class (the study measures invariance on the query images), no meta-val,
+meta-batch 8, 800 meta-steps. Then the invariance-transfer study
 (`gitjax/experiments/maml/transfer.py`): on meta-test tasks with CLEAN
 1/5/10-shot support sets, per-class eKLD of the adapted model between clean
 query images and 16 rotated copies, for MAML, for the same Conv-4 trained as
@@ -15,7 +20,9 @@ set (10 SGD steps), and for the Conv-4 fine-tuned from scratch. Writes
 transfer.json and figures/invariance_transfer.png. Without the .npz it reads
 TFDS 'mnist'.
 
-Measured (seed 0, shared 2-core CPU, ~10 min in all): meta-test accuracy
+Measured before the plain-MAML defaults (learned inner rates, mean inner
+loss, BN with scale, Glorot head; to be re-measured; seed 0, shared 2-core
+CPU, ~10 min in all): meta-test accuracy
 40.29% +- 1.02 (200 rotated tasks). eKLD on 5-9 at K = 1 / 5 / 10 shots:
 MAML 0.311 / 0.193 / 0.180, fine-tuned plain CNN 0.732 / 0.839 / 0.901,
 CNN from scratch 0.515 / 0.631 / 0.708; accuracy on rotated queries MAML
@@ -28,7 +35,8 @@ from gitjax import config_base
 def get_config(arg=''):
   if arg not in ('', None, 'smoke'):
     raise ValueError(f'maml_mnist_rot config argument {arg!r}: use nothing '
-                     'or smoke')
+                     'or smoke (MAML++ needs a meta-val split, ANIL does not '
+                     'run the transfer study)')
   config = config_base.get_base('maml')
   config.data.source = 'tfds'
   config.data.name = 'mnist'

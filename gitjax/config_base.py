@@ -335,35 +335,49 @@ def ring():
 
 # --- maml section: owned by the MAML trainer (gitjax/experiments/maml/)
 def maml():
-  """MAML / MAML++ meta-training, meta-test accuracy and invariance transfer.
+  """MAML / MAML++ / ANIL meta-training, meta-test accuracy and invariance transfer.
 
-  Defaults are MAML's Omniglot 5-way 1-shot recipe. The data section names
-  the source and the nuisance transform applied to every task image.
+  Defaults are plain MAML as cbfinn/maml runs Omniglot 5-way 1-shot
+  (gitjax/experiments/maml/variants.py), except 15 queries and the source's
+  own class split. The data section names the source and the nuisance
+  transform applied to every task image.
   """
   m = ml_collections.ConfigDict()
+  m.variant = 'maml'         # 'maml' (cbfinn/maml), 'maml++' (HowToTrainYourMAML: all its extras) or 'anil' (head-only inner loop)
   m.ways = 5                 # N classes per task
   m.shots = 1                # K support images per class
-  m.queries = 15             # Q query images per class
+  m.queries = 15             # Q query images per class (cbfinn/maml trains with Q = K)
   m.meta_batch = 32          # tasks per meta-step, split over all devices
   m.meta_steps = 60000       # outer (meta) iterations
   m.inner_steps = 1          # inner SGD steps on the support set (0 = no adaptation)
   m.inner_lr = 0.4           # initial inner learning rate (every layer and step)
-  m.learn_inner_lr = True    # MAML++/Meta-SGD: meta-learn a rate per layer and step
-  m.first_order = False      # first-order MAML (inner gradients held constant)
-  m.multi_step_loss = False  # MAML++: query loss after every inner step, annealed to the last
-  m.msl_anneal_steps = 10000  # meta-steps over which those weights move to the last step
-  m.per_step_bn = False      # MAML++: a BN scale/offset set per inner step
+  m.inner_loss = 'cbfinn_sum'  # support loss: 'cbfinn_sum' (sum of CE / K = N x mean, cbfinn/maml) or 'mean'
+  m.learn_inner_lr = False   # variant maml/anil: meta-learn a rate per layer and step (LSLR; implied by maml++)
+  m.first_order = False      # first-order MAML (inner gradients held constant) throughout
+  m.multi_step_loss = False  # variant maml/anil: MAML++'s annealed multi-step loss (implied by maml++)
+  m.per_step_bn = False      # variant maml/anil: a BN set (and running statistics) per inner step (implied by maml++)
+  m.epoch_steps = 500        # meta-steps per epoch (HowToTrainYourMAML: 500), the unit of the annealings
+  m.msl_epochs = 20          # multi-step loss: epochs of annealing, then the last step only (HowToTrain Omniglot: 20)
+  m.first_order_epochs = 0   # maml++: first order for this many epochs, then second (HowToTrain Omniglot: 0)
+  m.min_outer_lr = 1e-5      # maml++: floor of the cosine outer learning rate
+  m.bn_mode = 'transductive'  # BN at evaluation: 'transductive' (batch statistics) or 'running' (running statistics)
+  m.bn_scale = False         # BN learns a scale (cbfinn/maml: offset only)
+  m.bn_epsilon = 1e-3        # BN epsilon (cbfinn/maml: 1e-3, tf.contrib.layers.batch_norm)
+  m.head_init = 'normal'     # head kernel init: 'normal' (N(0, 1), cbfinn/maml Omniglot) or 'glorot'
   m.checkpoint_inner = True  # rematerialise inner steps (less memory, ~20% more time)
   m.outer_lr = 1e-3          # outer Adam learning rate
   m.clip_norm = 0.0          # clip the meta-gradient's global norm (0 = off)
   m.filters = 64             # Conv-4 width (64 Omniglot, 32 miniImageNet)
   m.downsample = 'stride'    # Conv-4 downsampling: 'stride' (Omniglot) or 'maxpool'
-  m.split = 'source'         # meta-splits: 'source' (train/test split classes) or 'classes'
+  m.split = 'source'         # meta-splits: 'source' (train/test split classes), 'classes' or 'random'
+  m.split_sizes = (1100, 100, 423)  # split='random': train/val/test class counts (cbfinn/maml Omniglot)
+  m.split_seed = 1           # split='random': seed of the class permutation (fixed across run seeds)
   m.train_classes = ()       # split='classes': meta-train class ids
   m.val_classes = ()         # split='classes': meta-val class ids (may be empty)
   m.test_classes = ()        # split='classes': meta-test class ids
   m.num_val_classes = 0      # split='source': last meta-train classes held out as meta-val
   m.rotations = False        # 90/180/270-degree rotations as extra meta-train classes
+  m.task_rotations = ()      # meta-splits whose tasks turn each class by a random multiple of 90 degrees (cbfinn: all three)
   m.max_images_per_class = 0  # cap on images per class (0 = the smallest class's count)
   m.image_size = 0           # resize to S x S grayscale (Lanczos) before anything (0 = as stored)
   m.invert = False           # 255 - x (TFDS Omniglot: dark strokes on white)
@@ -393,7 +407,12 @@ def maml_smoke(config):
   m.checkpoint_inner = False  # smaller graph, faster compilation
   m.filters = 8
   m.max_images_per_class = 20  # equal pool shapes: smoke runs share compilations
-  m.msl_anneal_steps = 2
+  m.epoch_steps = 1          # 4 epochs: the annealings move within the run
+  m.msl_epochs = 2
+  if m.variant == 'maml++':
+    m.first_order_epochs = 2  # the derivative order switches within the run
+  if m.split == 'random':
+    m.split_sizes = (5, 5, 5)  # of the 15 classes of a smoke-test file
   m.eval_every = 2
   m.val_tasks = 8
   m.test_tasks = 8
@@ -407,6 +426,7 @@ def maml_smoke(config):
   config.run.log_every = 2
   config.run.checkpoint_every = 3
   return config
+
 # --- end maml section
 
 

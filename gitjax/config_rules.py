@@ -7,6 +7,7 @@ what is allowed; gitjax/config.py runs the tables in `RULES` order, then the
 checks.
 """
 from gitjax import config_base
+from gitjax import config_maml
 from gitjax.errors import ConfigError
 
 
@@ -268,14 +269,13 @@ MAML = (
     ('maml.meta_steps', _at_least_one, 'an integer >= 1'),
     ('maml.inner_steps', _non_negative, 'an integer >= 0 (0 = no adaptation)'),
     ('maml.inner_lr', _non_negative, 'a number >= 0'),
-    ('maml.msl_anneal_steps', _non_negative, 'an integer >= 0'),
     ('maml.outer_lr', _positive, 'a number > 0'),
     ('maml.clip_norm', _non_negative, 'a number >= 0 (0 = no clipping)'),
     ('maml.filters', _at_least_one, 'an integer >= 1'),
     ('maml.downsample', lambda v: v in ('stride', 'maxpool'),
      "one of 'stride', 'maxpool'"),
-    ('maml.split', lambda v: v in ('source', 'classes'),
-     "one of 'source', 'classes'"),
+    ('maml.split', lambda v: v in ('source', 'classes', 'random'),
+     "one of 'source', 'classes', 'random'"),
     ('maml.num_val_classes', _non_negative, 'an integer >= 0'),
     ('maml.max_images_per_class', _non_negative, 'an integer >= 0 (0 = all)'),
     ('maml.image_size', _non_negative, 'an integer >= 0 (0 = as stored)'),
@@ -296,6 +296,7 @@ MAML = (
 
 def check_maml(config, num_devices):
   m = config.maml
+  config_maml.check(config)
   if m.split == 'classes':
     for name in ('train', 'test'):
       if not m[f'{name}_classes']:

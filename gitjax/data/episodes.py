@@ -11,9 +11,13 @@ Classes come from the source's own split (`split='source'`: meta-train =
 the classes of the train split, e.g. Omniglot's background alphabets;
 meta-test = those of the test split; meta-val = the last `num_val_classes`
 meta-train classes) or from explicit class lists (`split='classes'`, all
-images of a class from both source splits). Rotations by 90, 180 and 270
-degrees may be added to meta-train as classes of their own (the Omniglot
-recipe of Santoro et al. and MAML).
+images of a class from both source splits) or from a seeded random split of
+all classes into given sizes (`split='random'`: cbfinn/maml's 1100 / 100 /
+423 Omniglot characters). Rotations by 90, 180 and 270 degrees may be added
+to meta-train as classes of their own (`rotations`: Santoro et al.'s recipe),
+or every class of a task turned by its own random multiple of 90 degrees,
+drawn per task on the device (`sample_tasks(rotate=True)`: cbfinn/maml's
+code, at meta-train and meta-test).
 """
 import dataclasses
 
@@ -74,12 +78,14 @@ def _by_class(images, labels, classes, cap):
 
 def build_splits(data, split, train_classes=(), val_classes=(),
                  test_classes=(), num_val_classes=0, rotations=False,
-                 max_images_per_class=0, image_size=0, invert=False):
+                 max_images_per_class=0, image_size=0, invert=False,
+                 split_sizes=(), split_seed=0):
   """The meta-train / meta-val / meta-test pools of a source.
 
   Args:
     data: a `sources.ImageData`.
-    split: 'source' (the data set's own train/test classes) or 'classes'.
+    split: 'source' (the data set's own train/test classes), 'classes' or
+      'random'.
     train_classes: meta-train class ids (split='classes').
     val_classes: meta-val class ids (split='classes'; may be empty).
     test_classes: meta-test class ids (split='classes').
@@ -90,13 +96,21 @@ def build_splits(data, split, train_classes=(), val_classes=(),
     max_images_per_class: cap on M (0 = the smallest class count).
     image_size: resize to this square grayscale size (0 = as stored).
     invert: store 255 - x.
+    split_sizes: split='random': (train, val, test) class counts.
+    split_seed: split='random': seed of the class permutation.
 
   Returns:
     EpisodeSplits.
 
   Raises:
     ConfigError: a split names no class, an unknown class, or overlaps.
+    DataError: split='random' asks for more classes than the source has.
   """
+  if split == 'random':
+    train_classes, val_classes, test_classes = random_class_split(
+        np.unique(np.concatenate([data.y_train, data.y_test])), split_sizes,
+        split_seed, data.name)
+    split = 'classes'
   if split == 'source':
     train_ids = np.unique(data.y_train)
     test_ids = np.unique(data.y_test)
@@ -153,6 +167,19 @@ def build_splits(data, split, train_classes=(), val_classes=(),
   return EpisodeSplits(pools, class_ids, turns)
 
 
+def random_class_split(class_ids, sizes, seed, name='the data'):
+  """(train, val, test) class ids: a permutation of `class_ids` by `seed`,
+  cut into `sizes` (classes beyond their sum are left out)."""
+  sizes = tuple(int(n) for n in sizes)
+  if len(sizes) != 3 or sum(sizes) > len(class_ids):
+    raise DataError(f'config.maml.split_sizes={sizes} asks for {sum(sizes)} '
+                    f'classes but {name} has {len(class_ids)}; lower them')
+  order = np.random.default_rng(seed).permutation(np.asarray(class_ids))
+  cuts = np.cumsum(sizes)
+  return (np.sort(order[:cuts[0]]), np.sort(order[cuts[0]:cuts[1]]),
+          np.sort(order[cuts[1]:cuts[2]]))
+
+
 def check_tasks(splits, ways, shots, queries, needed=('train', 'test')):
   """Raises DataError (one line) if a split cannot hold an N-way K+Q task."""
   for s in needed:
@@ -169,24 +196,47 @@ def check_tasks(splits, ways, shots, queries, needed=('train', 'test')):
                       f'{pool.shape[1]}; lower config.maml.shots or queries')
 
 
-def sample_task(key, pool, ways, shots, queries):
+def rotate_classes(key, images):
+  """Turns all images of each class by one random multiple of 90 degrees.
+
+  Args:
+    key: PRNG key.
+    images: [N, M, H, W, Ch] with H == W (M images of each of N classes).
+
+  Returns:
+    (rotated images, quarter turns [N] int32 counter-clockwise).
+  """
+  turns = jax.random.randint(key, (images.shape[0],), 0, 4)  # [N]
+  rotations = jnp.stack([jnp.rot90(images, k, axes=(2, 3))
+                         for k in range(4)])  # [4, N, M, H, W, Ch]
+  picked = rotations[turns, jnp.arange(images.shape[0])]
+  return picked, turns.astype(jnp.int32)
+
+
+def sample_task(key, pool, ways, shots, queries, rotate=False):
   """One N-way K-shot Q-query task drawn from `pool` [C, M, H, W, Ch].
 
   N classes without replacement, then K + Q distinct images of each. Labels
-  are 0..N-1 in the order the classes were drawn.
+  are 0..N-1 in the order the classes were drawn. With `rotate`, each of
+  the N classes is turned as a whole by its own random multiple of 90
+  degrees (`rotate_classes`, cbfinn/maml's Omniglot tasks).
 
   Returns:
     dict with 'support' [N*K, H, W, Ch], 'support_label' [N*K] (class-major),
-    'query' [N*Q, H, W, Ch], 'query_label' [N*Q] and 'classes' [N] (rows of
-    the pool).
+    'query' [N*Q, H, W, Ch], 'query_label' [N*Q], 'classes' [N] (rows of
+    the pool) and 'turns' [N] (quarter turns, 0 without rotate).
   """
   rng_classes, rng_images = jax.random.split(key)
+  rng_turns = jax.random.fold_in(key, 1)  # tasks without rotate unchanged
   num_classes, per_class = pool.shape[:2]
   classes = jax.random.choice(rng_classes, num_classes, (ways,),
                               replace=False)  # [N]
   order = jnp.argsort(jax.random.uniform(rng_images, (ways, per_class)),
                       axis=1)[:, :shots + queries]  # [N, K+Q]
   images = pool[classes[:, None], order]  # [N, K+Q, H, W, Ch]
+  turns = jnp.zeros((ways,), jnp.int32)
+  if rotate:
+    images, turns = rotate_classes(rng_turns, images)
   shape = images.shape[2:]
   labels = jnp.arange(ways, dtype=jnp.int32)
   return {
@@ -195,6 +245,7 @@ def sample_task(key, pool, ways, shots, queries):
       'query': images[:, shots:].reshape((ways * queries,) + shape),
       'query_label': jnp.repeat(labels, queries),
       'classes': classes.astype(jnp.int32),
+      'turns': turns,
   }
 
 
@@ -208,7 +259,7 @@ def transform_images(key, images, spec):
 
 
 def sample_tasks(key, pool, num_tasks, ways, shots, queries, spec=None,
-                 transform_support=True, transform_query=True):
+                 transform_support=True, transform_query=True, rotate=False):
   """`num_tasks` tasks (leading axis T), images float32 on the 0..255 scale.
 
   Args:
@@ -222,6 +273,8 @@ def sample_tasks(key, pool, num_tasks, ways, shots, queries, spec=None,
       (None or the identity: no transform).
     transform_support: apply `spec` to support images.
     transform_query: apply `spec` to query images.
+    rotate: turn each task's classes by random multiples of 90 degrees
+      (before `spec`).
 
   Returns:
     dict of sample_task's arrays with a leading task axis T.
@@ -231,7 +284,7 @@ def sample_tasks(key, pool, num_tasks, ways, shots, queries, spec=None,
 
   def one(k):
     rng_task, rng_support, rng_query = jax.random.split(k, 3)
-    task = sample_task(rng_task, pool, ways, shots, queries)
+    task = sample_task(rng_task, pool, ways, shots, queries, rotate)
     for name, rng, on in (('support', rng_support, transform_support),
                           ('query', rng_query, transform_query)):
       task[name] = (transform_images(rng, task[name], spec) if on

@@ -14,8 +14,11 @@ always writes its running averages when it computes batch statistics, which
 would make every transductive evaluation require a mutable 'batch_stats'
 collection, so this file has a small BN that only writes them when training.
 
-Initialisation follows the MAML TF code: Glorot-uniform convolution and
-Dense kernels, zero biases.
+Initialisation follows the MAML TF code: Glorot-uniform convolution
+kernels, zero biases; the Dense head is Glorot-uniform or, with
+`head_init='normal'`, N(0, 1) as cbfinn/maml's Omniglot head. `bn_scale=False`
+drops BN's scale (cbfinn/maml: `tf.contrib.layers.batch_norm` defaults, offset
+only; 4 x filters fewer parameters).
 """
 
 from typing import Optional, Tuple, Union
@@ -35,10 +38,13 @@ class TransductiveBatchNorm(nn.Module):
     momentum: running-average decay (flax convention; PyTorch's 0.1 == 0.9).
     epsilon: added to the variance.
     axis_name: optional mapped axis over which batch statistics are averaged.
+    use_scale: learn a scale (False: offset only, as
+      `tf.contrib.layers.batch_norm`'s default that cbfinn/maml uses).
   """
   momentum: float = 0.9
   epsilon: float = 1e-5
   axis_name: Optional[str] = None
+  use_scale: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, *, use_batch_stats: bool,
@@ -56,7 +62,8 @@ class TransductiveBatchNorm(nn.Module):
       The normalised, scaled and shifted activations, shape of x.
     """
     features = x.shape[-1]
-    scale = self.param('scale', nn.initializers.ones, (features,))
+    scale = (self.param('scale', nn.initializers.ones, (features,))
+             if self.use_scale else 1.0)
     bias = self.param('bias', nn.initializers.zeros, (features,))
     ra_mean = self.variable('batch_stats', 'mean', jnp.zeros, (features,),
                             jnp.float32)
@@ -145,6 +152,9 @@ class Conv4(nn.Module):
     bn_axis_name: optional mapped axis name for cross-device BN statistics.
     im2col: convolutions as patches @ kernel (`Im2colConv`: same variables
       and outputs; fast when vmapped over per-task weights, as in MAML).
+    bn_scale: BN learns a scale (False: offset only, cbfinn/maml).
+    head_init: 'glorot' (Glorot-uniform head kernel) or 'normal' (N(0, 1),
+      cbfinn/maml's Omniglot head).
   """
   num_classes: int
   filters: int = 64
@@ -155,6 +165,8 @@ class Conv4(nn.Module):
   bn_epsilon: float = 1e-5
   bn_axis_name: Optional[str] = None
   im2col: bool = False
+  bn_scale: bool = True
+  head_init: str = 'glorot'
 
   @nn.compact
   def __call__(
@@ -191,6 +203,7 @@ class Conv4(nn.Module):
       x = TransductiveBatchNorm(momentum=self.bn_momentum,
                                 epsilon=self.bn_epsilon,
                                 axis_name=self.bn_axis_name,
+                                use_scale=self.bn_scale,
                                 name=f'bn{i + 1}')(
                                     x, use_batch_stats=use_batch_stats,
                                     update_stats=train)
@@ -202,8 +215,12 @@ class Conv4(nn.Module):
       features = x.reshape((x.shape[0], -1))  # [B, h * w * filters]
     else:
       features = jnp.mean(x, axis=(1, 2))  # [B, filters]
-    logits = nn.Dense(self.num_classes,
-                      kernel_init=nn.initializers.glorot_uniform(),
+    if self.head_init not in ('glorot', 'normal'):
+      raise ValueError(f"head_init must be 'glorot' or 'normal', got "
+                       f'{self.head_init!r}.')
+    head_init = (nn.initializers.normal(1.0) if self.head_init == 'normal'
+                 else nn.initializers.glorot_uniform())
+    logits = nn.Dense(self.num_classes, kernel_init=head_init,
                       name='head')(features)  # [B, num_classes]
     if return_features:
       return logits, features

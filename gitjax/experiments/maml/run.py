@@ -1,4 +1,4 @@
-r"""Experiment `maml`: MAML / MAML++ meta-training and meta-test evaluation.
+r"""Experiment `maml`: MAML / MAML++ / ANIL meta-training and meta-test evaluation.
 
     python launch.py --config configs/maml_digits.py --workdir /tmp/maml_digits
 
@@ -8,13 +8,15 @@ on the device, meta-batch sharded over all devices), evaluates on meta-val
 tasks every `eval_every` meta-steps, and finally on `test_tasks` fixed
 meta-test tasks: mean query accuracy with a 95% confidence interval
 (1.96 x standard error over tasks, as MAML reports) after 0..`test_steps`
-adaptation steps. With `transfer` it then runs the invariance-transfer
+adaptation steps. MAML++ (`variant='maml++'`) keeps the meta-parameters
+with the best meta-val accuracy and tests those. With `transfer` it then runs the invariance-transfer
 study (`gitjax.experiments.maml.transfer`).
 
 Writes into the workdir: metrics.jsonl (+ TensorBoard), checkpoints/,
 results.json, figures/accuracy_vs_steps.png, (transfer.json,
 figures/invariance_transfer.png), report.md and done.json.
 """
+import dataclasses
 import os
 import time
 
@@ -27,6 +29,7 @@ from gitjax.errors import DataError
 from gitjax.experiments.maml import report as maml_report
 from gitjax.experiments.maml import steps
 from gitjax.experiments.maml import transfer as maml_transfer
+from gitjax.experiments.maml import variants as maml_variants
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib
 from gitjax.runtime import resume
@@ -44,7 +47,8 @@ def load_splits(config):
       data, m.split, train_classes=m.train_classes, val_classes=m.val_classes,
       test_classes=m.test_classes, num_val_classes=m.num_val_classes,
       rotations=m.rotations, max_images_per_class=m.max_images_per_class,
-      image_size=m.image_size, invert=m.invert)
+      image_size=m.image_size, invert=m.invert, split_sizes=m.split_sizes,
+      split_seed=m.split_seed)
   episodes.check_tasks(splits, m.ways, m.shots, m.queries,
                        needed=('train', 'val', 'test'))
   if m.transfer:
@@ -114,9 +118,15 @@ def train(config, workdir, splits):
       if eval_now:
         accs = steps.evaluate(state.params, pools['val'], statics=statics,
                               purpose=VAL, num_tasks=m.val_tasks,
-                              num_steps=m.inner_steps, chunk=m.eval_chunk)
+                              num_steps=m.inner_steps, chunk=m.eval_chunk,
+                              batch_stats=state.batch_stats,
+                              rotate='val' in m.task_rotations)
         scalars['val_accuracy'], scalars['val_ci95'] = confidence_interval(
             accs[:, -1])
+        if statics.features.select_best:
+          state = steps.keep_best(state, scalars['val_accuracy'],
+                                  statics.mesh)
+          scalars['best_val_accuracy'] = float(state.best_val)
       writer.write(done, scalars)
       if log_now or eval_now:
         progress.report(done, {k: scalars[k] for k in (
@@ -143,7 +153,7 @@ def run(config, workdir):
     return
   m = config.maml
   data, splits = load_splits(config)
-  print(f'MAML on {data.name}: {m.ways}-way {m.shots}-shot {m.queries}-query, '
+  print(f'{m.variant.upper()} on {data.name}: {m.ways}-way {m.shots}-shot {m.queries}-query, '
         f'{splits.num_classes("train")} meta-train / '
         f'{splits.num_classes("val")} meta-val / '
         f'{splits.num_classes("test")} meta-test classes, '
@@ -154,14 +164,25 @@ def run(config, workdir):
   state, statics, pools, speed = train(config, workdir, splits)
   speed['train_wall_s'] = time.time() - start
   t0 = time.time()
-  accs = steps.evaluate(state.params, pools['test'], statics=statics,
+  # MAML++ tests the best meta-val checkpoint (the last one if none beat -1).
+  chosen = {'params': state.params, 'batch_stats': state.batch_stats}
+  if statics.features.select_best and float(state.best_val) >= 0:
+    chosen = state.best
+  accs = steps.evaluate(chosen['params'], pools['test'], statics=statics,
                         purpose=TEST, num_tasks=m.test_tasks,
-                        num_steps=m.test_steps, chunk=m.eval_chunk)
+                        num_steps=m.test_steps, chunk=m.eval_chunk,
+                        batch_stats=chosen['batch_stats'],
+                        rotate='test' in m.task_rotations)
   speed['test_eval_s'] = time.time() - t0
   per_step = [confidence_interval(accs[:, k]) for k in range(accs.shape[1])]
   at_k = per_step[min(m.inner_steps, m.test_steps)]
-  rates = jax.device_get(state.params['rates'])
+  rates = jax.device_get(chosen['params']['rates'])
   results = {
+      'variant': m.variant,
+      'features': dataclasses.asdict(maml_variants.features(m)),
+      'inner_loss': m.inner_loss, 'bn_mode': m.bn_mode,
+      'best_val_accuracy': (float(state.best_val)
+                            if statics.features.select_best else None),
       'data': data.name, 'ways': m.ways, 'shots': m.shots,
       'queries': m.queries, 'inner_steps': m.inner_steps,
       'first_order': m.first_order, 'meta_steps': m.meta_steps,
@@ -184,7 +205,7 @@ def run(config, workdir):
                               results)
   transfer = None
   if m.transfer:
-    transfer = maml_transfer.study(config, state.params, statics, pools,
+    transfer = maml_transfer.study(config, chosen['params'], statics, pools,
                                    splits)
     workdir_lib.write_json(os.path.join(workdir, 'transfer.json'), transfer)
     maml_report.transfer_figure(

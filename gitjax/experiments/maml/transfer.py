@@ -11,7 +11,7 @@ x' ~ T(.|x) of KL(p(y|x) || p(y|x')) (`gitjax.invariance`), for K in
 `transfer_shots`, for three learners adapted on the same tasks:
 
 * `maml`: the meta-learned initialisation, adapted with its own inner loop
-  (`inner_steps` steps, learned rates);
+  (`inner_steps` steps, its rates and inner loss scaling);
 * `finetuned_cnn`: the same Conv-4 trained as a plain classifier on the
   meta-train classes under the same transform (`pretrain_steps` Adam steps),
   its head replaced by a fresh N-way head, then fine-tuned on the support set
@@ -87,8 +87,8 @@ def pretrain_classifier(config, statics, pool):
   return dict(fast, head=fresh['head']), slow, float(loss)
 
 
-def task_invariance(fast, slow, rates, task, draws, *, model, per_step_bn,
-                    num_steps):
+def task_invariance(fast, slow, rates, task, draws, inner_scale=1.0, *,
+                    model, per_step_bn, num_steps):
   """Adapts on one task's support set; invariance on its query set.
 
   Args:
@@ -98,6 +98,8 @@ def task_invariance(fast, slow, rates, task, draws, *, model, per_step_bn,
     model: the Conv-4 (N-way head).
     per_step_bn: `slow` holds one BN set per step.
     num_steps: adaptation steps.
+    inner_scale: factor on the mean support cross-entropy (MAML's own
+      inner loss, `maml_variants.inner_loss_scale`; 1 for the CNNs).
 
   Returns:
     dict: 'ekld' [N], 'consistency' [N] per task class; 'acc_clean',
@@ -109,8 +111,8 @@ def task_invariance(fast, slow, rates, task, draws, *, model, per_step_bn,
                              steps.bn_at(slow, step, per_step_bn), images)
 
   def support_loss(params, step):
-    return steps.cross_entropy(logits(params, step, task['support']),
-                               task['support_label'])
+    return inner_scale * steps.cross_entropy(
+        logits(params, step, task['support']), task['support_label'])
 
   adapted, _ = steps.adapt(fast, support_loss,
                            bilevel.sgd_per_step(rates), num_steps,
@@ -132,8 +134,8 @@ def task_invariance(fast, slow, rates, task, draws, *, model, per_step_bn,
 @functools.partial(jax.jit, static_argnames=(
     'statics', 'model', 'per_step_bn', 'num_steps', 'shots', 'num_tasks',
     'num_draws'))
-def _study_chunk(fast, slow, rates, pool, key, *, statics, model, per_step_bn,
-                 num_steps, shots, num_tasks, num_draws):
+def _study_chunk(fast, slow, rates, inner_scale, pool, key, *, statics, model,
+                 per_step_bn, num_steps, shots, num_tasks, num_draws):
   s = statics
   rng_tasks, rng_draws = jax.random.split(key)
   tasks = episodes.sample_tasks(rng_tasks, pool, num_tasks, s.ways, shots,
@@ -145,8 +147,8 @@ def _study_chunk(fast, slow, rates, pool, key, *, statics, model, per_step_bn,
   tasks, draws = steps.shard_tasks((tasks, draws), s.mesh)
   out = jax.vmap(functools.partial(
       task_invariance, model=model, per_step_bn=per_step_bn,
-      num_steps=num_steps), in_axes=(None, None, None, 0, 0))(
-          fast, slow, rates, tasks, draws)
+      num_steps=num_steps), in_axes=(None, None, None, 0, 0, None))(
+          fast, slow, rates, tasks, draws, inner_scale)
   out['classes'] = tasks['classes']
   return out
 
@@ -168,11 +170,11 @@ def study(config, params, statics, pools, splits):
   scratch_fast, scratch_slow = steps.split_params(scratch)
   arms = {
       'maml': (params['fast'], params['slow'], params['rates'],
-               statics.per_step_bn, m.inner_steps),
+               statics.per_step_bn, m.inner_steps, statics.inner_scale),
       'finetuned_cnn': (pre_fast, pre_slow, fine_rates(pre_fast), False,
-                        m.test_steps),
+                        m.test_steps, 1.0),
       'scratch_cnn': (scratch_fast, scratch_slow, fine_rates(scratch_fast),
-                      False, m.test_steps),
+                      False, m.test_steps, 1.0),
   }
   class_ids = splits.class_ids['test']
   out = {'shots': list(m.transfer_shots), 'classes': class_ids.tolist(),
@@ -184,16 +186,19 @@ def study(config, params, statics, pools, splits):
              'finetune_lr': m.finetune_lr,
              'pretrain_steps': m.pretrain_steps,
              'pretrain_final_loss': pre_loss, 'support': 'clean'}}
-  for name, (fast, slow, rates, per_step_bn, num_steps) in arms.items():
+  for name, (fast, slow, rates, per_step_bn, num_steps,
+             inner_scale) in arms.items():
     model = statics.model
     # One placement for every learner: one compilation for all of them.
-    fast, slow, rates = jax.device_put((fast, slow, rates),
-                                       pipeline.replicated(statics.mesh))
+    fast, slow, rates, inner_scale = jax.device_put(
+        (fast, slow, rates, jnp.float32(inner_scale)),
+        pipeline.replicated(statics.mesh))
     arm = {'ekld_by_class': [], 'ekld': [], 'consistency': [],
            'acc_clean': [], 'acc_transformed': []}
     for i, shots in enumerate(m.transfer_shots):
       res = jax.device_get(_study_chunk(
-          fast, slow, rates, pool, steps.task_key(config.seed, _TRANSFER, i),
+          fast, slow, rates, inner_scale, pool,
+          steps.task_key(config.seed, _TRANSFER, i),
           statics=statics, model=model, per_step_bn=per_step_bn,
           num_steps=num_steps, shots=shots, num_tasks=m.transfer_tasks,
           num_draws=m.transfer_draws))

@@ -97,7 +97,7 @@ def test_digits_smoke_run_compiles_once_writes_everything_and_resumes(
   results = json.load(open(os.path.join(workdir, 'results.json')))
   assert len(results['test_accuracy_by_steps']) == 2  # 0 and 1 steps
   assert 0 <= results['test_accuracy'] <= 1 and results['test_ci95'] >= 0
-  assert results['classes'] == {'train': 20, 'val': 0, 'test': 5}
+  assert results['classes'] == {'train': 5, 'val': 0, 'test': 5}
   assert results['images_per_class']['train'] == 20
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
   assert ckpt.all_steps() == [3, 4]  # run.checkpoint_every, then the end
@@ -133,7 +133,8 @@ def test_digits_smoke_run_compiles_once_writes_everything_and_resumes(
 def _few_shot_npz(path):
   """Train split: classes 0-9, test split: classes 10-14 (30 images each),
   so that the Omniglot smoke runs' pools have the digits smoke run's shapes
-  (5 + 5 train classes x 4 rotations, 5 val, 5 test) and reuse its
+  (5 train classes, 5 val, 5 test: Omniglot-small's source split with 5
+  val classes, Omniglot's random 5/5/5 split) and reuse its
   compilations."""
   rng = np.random.default_rng(0)
 
@@ -164,7 +165,7 @@ def test_npz_config_smoke_runs(tmp_path, monkeypatch, module, arg):
   results = json.load(open(os.path.join(workdir, 'results.json')))
   assert 0 <= results['test_accuracy'] <= 1
   if config.maml.split == 'source':
-    assert results['classes'] == {'train': 20, 'val': 5, 'test': 5}
+    assert results['classes'] == {'train': 5, 'val': 5, 'test': 5}
     assert 'val_accuracy' in open(os.path.join(workdir,
                                                'metrics.jsonl')).read()
   if config.maml.transfer:
