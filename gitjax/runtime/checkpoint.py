@@ -96,7 +96,9 @@ class Checkpointer:
       restored = self._restore(target, step)
       self.restored_meta = restored[1]
       return restored
-    steps = sorted(self._manager.all_steps(), reverse=True)
+    # Which steps to try is process 0's view, so every process restores
+    # the same one (orbax needs all of them in each restore).
+    steps = processes.share(sorted(self._manager.all_steps(), reverse=True))
     errors = []
     for s in steps:
       try:

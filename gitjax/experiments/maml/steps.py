@@ -41,6 +41,7 @@ from gitjax.data import episodes
 from gitjax.data import pipeline
 from gitjax.data import transforms
 from gitjax.models import conv4
+from gitjax.runtime import processes
 
 
 @struct.dataclass
@@ -342,7 +343,7 @@ def evaluate(params, pool, *, statics, purpose, num_tasks, num_steps,
   tasks at every call with the same purpose and seed)."""
   out = []
   for i in range(-(-num_tasks // chunk)):
-    out.append(np.asarray(evaluate_chunk(
+    out.append(processes.fetch(evaluate_chunk(  # tasks span processes
         params, pool, task_key(statics.seed, purpose, i), statics=statics,
         num_steps=num_steps, num_tasks=chunk, transform=transform)))
   return np.concatenate(out)[:num_tasks]
