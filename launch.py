@@ -4,6 +4,11 @@ r"""Runs one gitjax experiment from an ml_collections config file.
     python launch.py --config configs/dataset_mnist.py:rot \
         --config.data.path=/tmp/gitjax-data/mnist.npz --workdir /tmp/m
 
+A run over many processes (hosts) gives each process the same command plus
+--coordinator_address=HOST:PORT --num_processes=N --process_id=I (or
+--distributed_auto where the cluster describes itself: Cloud TPU, SLURM,
+Open MPI); process 0 writes the run folder (README, "Many hosts").
+
 The config is locked after loading: `--config.KEY=VALUE` may only change keys
 the config declares. Before any work the config is checked; a bad key or
 value exits with code 2 and one line naming the key and what is allowed.
@@ -24,6 +29,17 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Folder of the run: config, metrics, checkpoints, figures.')
 
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None,
+    'host:port of process 0, for a run over several processes (hosts).')
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', None, 'How many processes the run spans.')
+_PROCESS_ID = flags.DEFINE_integer(
+    'process_id', None, 'Index of this process, 0 .. num_processes - 1.')
+_DISTRIBUTED_AUTO = flags.DEFINE_bool(
+    'distributed_auto', False,
+    'Start jax.distributed from the environment (Cloud TPU, SLURM, Open MPI).')
+
 # config.experiment -> module with run(config, workdir).
 _RUNNERS = {
     'dataset': 'gitjax.experiments.dataset.run',
@@ -40,8 +56,21 @@ def _fail(message):
   config file that raised); its last line is the one that says what."""
   lines = [l.strip() for l in str(message).splitlines() if l.strip()]
   tail = [l for l in lines if not l.startswith(('File ', 'Traceback', '^'))]
-  print(f'error: {(tail or lines or [""])[-1]}', file=sys.stderr)
+  # Every process of a run meets the same user error; process 0 says it.
+  if _process_index() == 0:
+    print(f'error: {(tail or lines or [""])[-1]}', file=sys.stderr)
   sys.exit(2)
+
+
+def _process_index():
+  """This process's index in a run over several processes (0 when alone)."""
+  try:
+    if flags.FLAGS.distributed_auto and 'jax' in sys.modules:
+      import jax  # pylint: disable=g-import-not-at-top
+      return jax.process_index()
+    return flags.FLAGS.process_id or 0
+  except flags.UnparsedFlagAccessError:
+    return 0
 
 
 def _config_file(argv):
@@ -119,20 +148,34 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top
   from gitjax import errors  # pylint: disable=g-import-not-at-top
+  from gitjax.runtime import processes  # pylint: disable=g-import-not-at-top
   from gitjax.runtime import provenance  # pylint: disable=g-import-not-at-top
   from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
 
   workdir = os.path.abspath(os.path.expanduser(_WORKDIR.value))
   try:
+    # Before anything else touches JAX; nothing happens without the flags.
+    processes.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
+                         _PROCESS_ID.value, auto=_DISTRIBUTED_AUTO.value)
     provenance.resolve_data_path(config)  # config.json holds the absolute path
+    # The global device count: a batch must split over processes and devices.
     config_lib.validate(config, num_devices=jax.device_count())
-    # Takes the workdir's lock for the life of this process.
-    resumed = workdir_lib.prepare(workdir, config_lib.to_json(config))
-    provenance.write(workdir, config, resumed)
+
+    def prepare():
+      # Takes the workdir's lock for the life of this process.
+      resumed = workdir_lib.prepare(workdir, config_lib.to_json(config))
+      provenance.write(workdir, config, resumed)
+      return resumed
+    # Process 0 checks and writes the folder; the others get its answer.
+    resumed = processes.on_writer(prepare)
     logging.info('devices: %s', jax.devices())
+    if not processes.is_writer():  # process 0 tells the run's progress
+      sys.stdout = open(os.devnull, 'w')  # pylint: disable=consider-using-with
+    processes_note = (f' in {processes.count()} processes'
+                      if processes.count() > 1 else '')
     print(f'gitjax: {config.experiment} run in {workdir} on '
           f'{jax.device_count()} {jax.default_backend()} device(s)'
-          f'{" (resuming)" if resumed else ""}', flush=True)
+          f'{processes_note}{" (resuming)" if resumed else ""}', flush=True)
     runner = importlib.import_module(_RUNNERS[config.experiment])
     runner.run(config, workdir)
   except errors.UserError as e:

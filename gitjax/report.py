@@ -8,10 +8,13 @@ import matplotlib.ticker  # pylint: disable=g-import-not-at-top,wrong-import-pos
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from gitjax.runtime import processes  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 
 def _save(fig, path):
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  fig.savefig(path, dpi=110, bbox_inches='tight')
+  if processes.is_writer():  # one process writes the run folder
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches='tight')
   plt.close(fig)
   return path
 

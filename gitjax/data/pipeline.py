@@ -16,6 +16,8 @@ from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from gitjax.runtime import processes
+
 DATA_AXIS = 'data'
 
 
@@ -103,15 +105,30 @@ def replicated(mesh):
   return NamedSharding(mesh, P())
 
 
-def shard_batch(batch, mesh):
+def shard_batch(batch, mesh, local=False):
   """Places a host batch on the mesh, split along the leading axis.
 
-  Works for one or many hosts: each host passes its own slice of the global
-  batch.
+  `batch`: the global batch, the same on every process (each process
+  places only its own rows, processes.process_rows); with `local`, only
+  this process's rows of it (the global batch is then process_count times
+  as long). On one process both are the whole batch.
   """
   sharding = batch_sharding(mesh)
-  return jax.tree.map(
-      lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
+  count = jax.process_count()
+
+  def place(x):
+    if local:
+      shape = (x.shape[0] * count,) + x.shape[1:]
+    else:
+      shape = x.shape
+      x = x[processes.process_rows(x.shape[0], sharding)]
+    return jax.make_array_from_process_local_data(sharding, x, shape)
+  return jax.tree.map(place, batch)
+
+
+def local_indices(indices, mesh):
+  """This process's part of a global batch's `indices` (all on one)."""
+  return indices[processes.process_rows(len(indices), batch_sharding(mesh))]
 
 
 def take(arrays, indices):
@@ -123,8 +140,11 @@ class Prefetcher:
   """Iterates sharded batches for steps start, start+1, ..., made ahead of
   time by a background thread so the accelerator does not wait."""
 
-  def __init__(self, make_batch, mesh, start_step=0, prefetch=2):
+  def __init__(self, make_batch, mesh, start_step=0, prefetch=2,
+               local=False):
+    """`local`: make_batch returns this process's rows only (shard_batch)."""
     self._make_batch = make_batch
+    self._local = local
     self._mesh = mesh
     self._step = start_step
     self._queue = queue.Queue(maxsize=max(1, prefetch))
@@ -138,7 +158,8 @@ class Prefetcher:
     step = self._step
     while not self._stop.is_set():
       try:
-        item = shard_batch(self._make_batch(step), self._mesh)
+        item = shard_batch(self._make_batch(step), self._mesh,
+                           self._local)
       except Exception as e:  # pylint: disable=broad-except
         item = e
       while not self._stop.is_set():
@@ -156,7 +177,8 @@ class Prefetcher:
 
   def __next__(self):
     if self._thread is None:
-      batch = shard_batch(self._make_batch(self._step), self._mesh)
+      batch = shard_batch(self._make_batch(self._step), self._mesh,
+                          self._local)
     else:
       batch = self._queue.get()
       if isinstance(batch, Exception):

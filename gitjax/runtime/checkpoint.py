@@ -20,6 +20,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from gitjax.errors import UserError
+from gitjax.runtime import processes
 
 
 class RefusedSaveError(RuntimeError):
@@ -37,8 +38,9 @@ class Checkpointer:
     """`owner`: this process holds the workdir's lock and may tidy the
     folder (temp folders of interrupted saves, unreadable checkpoints)."""
     self.directory = os.path.abspath(directory)
-    self.owner = owner
-    if owner:
+    # Every process saves and restores (orbax needs all); one tidies.
+    self.owner = owner and processes.is_writer()
+    if self.owner:
       for tmp in glob.glob(os.path.join(self.directory,
                                         '*.orbax-checkpoint-tmp*')):
         shutil.rmtree(tmp, ignore_errors=True)
@@ -94,7 +96,9 @@ class Checkpointer:
       restored = self._restore(target, step)
       self.restored_meta = restored[1]
       return restored
-    steps = sorted(self._manager.all_steps(), reverse=True)
+    # Which steps to try is process 0's view, so every process restores
+    # the same one (orbax needs all of them in each restore).
+    steps = processes.share(sorted(self._manager.all_steps(), reverse=True))
     errors = []
     for s in steps:
       try:

@@ -4,6 +4,7 @@ import math
 import os
 
 from gitjax.errors import NonFiniteError
+from gitjax.runtime import processes
 
 METRICS_FILE = 'metrics.jsonl'
 
@@ -19,11 +20,15 @@ class MetricWriter:
   On resume from step S, lines logged after S by the interrupted run are
   dropped first, so the file holds each step once; the new event file starts
   with a purge marker at S + 1, so TensorBoard likewise drops the
-  interrupted run's points after S.
+  interrupted run's points after S. Only the writer process writes (the
+  others' writes do nothing).
   """
 
   def __init__(self, workdir, resume_step=None):
     self.path = os.path.join(workdir, METRICS_FILE)
+    self._active = processes.is_writer()
+    if not self._active:
+      return
     if resume_step is not None and os.path.exists(self.path):
       self._truncate_after(resume_step)
     self._file = open(self.path, 'a')
@@ -41,6 +46,8 @@ class MetricWriter:
     os.replace(tmp, self.path)
 
   def write(self, step, scalars):
+    if not self._active:
+      return
     record = {'step': int(step)}
     record.update({k: _scalar(v) for k, v in scalars.items()})
     self._file.write(json.dumps(record, sort_keys=True) + '\n')
@@ -49,6 +56,8 @@ class MetricWriter:
       self._tb.add_scalar(key, float(value), int(step))
 
   def close(self):
+    if not self._active:
+      return
     self._file.close()
     self._tb.close()
 

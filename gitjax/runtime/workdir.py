@@ -22,11 +22,16 @@ and prefetch, where a classifier's shared steps come from) may change on any
 resume of an unfinished run, and on a finished one (whose config.json is
 then left as it ran).
 
-One process per workdir: `prepare` takes an exclusive `flock` on
+One run per workdir: `prepare` takes an exclusive `flock` on
 WORKDIR/.lock before it reads or writes config.json and holds it until the
 process exits; a second launch gets a one-line error naming the holder's pid
 and host. The kernel drops the lock when its process dies, so a lock file
 left by a killed run does not block.
+
+A run over many processes (runtime/processes.py) has one writer, process 0:
+it alone takes the lock, checks and writes config.json, and writes every
+file through this module (write_json, write_text, mark_done); the other
+processes share its answers (prepare, is_done) and wait for it at done.
 """
 import errno
 import fcntl
@@ -39,6 +44,7 @@ import tempfile
 import time
 
 from gitjax.errors import WorkdirError
+from gitjax.runtime import processes
 
 CONFIG_FILE = 'config.json'
 DONE_FILE = 'done.json'
@@ -162,6 +168,11 @@ def prepare(workdir, config_json):
   Raises:
     WorkdirError: the folder holds a run of another config, or is a file.
   """
+  # Process 0 checks and writes; every process gets its answer or error.
+  return processes.on_writer(lambda: _prepare(workdir, config_json))
+
+
+def _prepare(workdir, config_json):
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise WorkdirError(f'--workdir {workdir} is a file; give a folder')
   path = os.path.join(workdir, CONFIG_FILE)
@@ -233,6 +244,8 @@ def _has_results(workdir):
 def _write_atomic(path, text):
   """Temp file with a unique name in the same folder + rename: a kill leaves
   no half file, and two writers never share a temp file."""
+  if not processes.is_writer():
+    return
   directory, name = os.path.split(path)
   fd, tmp = tempfile.mkstemp(prefix=name + '.', suffix='.tmp',
                              dir=directory or '.')
@@ -255,13 +268,20 @@ def subdir(workdir, name):
 
 
 def is_done(workdir):
-  return os.path.exists(os.path.join(workdir, DONE_FILE))
+  """Whether the run in WORKDIR finished (process 0's answer, on all)."""
+  return processes.share(os.path.exists(os.path.join(workdir, DONE_FILE)))
 
 
 def mark_done(workdir, summary):
   """Writes done.json last, so its presence means the outputs are complete."""
   record = dict(summary, finished_at=time.strftime('%Y-%m-%d %H:%M:%S'))
   write_json(os.path.join(workdir, DONE_FILE), record)
+  processes.sync('done ' + workdir)  # later stages read what it wrote
+
+
+def write_text(path, text):
+  """Writes a text file (report.md) atomically, on the writer process."""
+  _write_atomic(path, text)
 
 
 def write_json(path, obj):

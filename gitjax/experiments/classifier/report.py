@@ -133,5 +133,4 @@ def _write_markdown(workdir, results, per_class, with_invariance):
     rows.append(cells)
   lines += [report.markdown_table(header, rows), '']
   lines += provenance.provenance_markdown(workdir)
-  with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write('\n'.join(lines))
+  workdir_lib.write_text(os.path.join(workdir, 'report.md'), '\n'.join(lines))

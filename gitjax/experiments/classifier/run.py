@@ -197,9 +197,11 @@ def train(config, workdir, data, mesh):
             'label': data.y_train}
 
   def make_batch(step):
-    batch = pipeline.take(arrays, plan.indices(step))
+    # Global indices, the same on every process; only this process's rows.
+    batch = pipeline.take(arrays, pipeline.local_indices(plan.indices(step),
+                                                         mesh))
     if plan.git_on(step):
-      source = plan.source_indices(step)
+      source = pipeline.local_indices(plan.source_indices(step), mesh)
       batch['source_image'] = data.x_train[source]
       batch['source_label'] = data.y_train[source]
     return batch
@@ -215,8 +217,8 @@ def train(config, workdir, data, mesh):
   # Steady training: steps and seconds since last_log, compilations left out.
   last_log, timed = time.time(), 0
   try:
-    with pipeline.Prefetcher(make_batch, mesh, start,
-                             config.run.prefetch) as batches:
+    with pipeline.Prefetcher(make_batch, mesh, start, config.run.prefetch,
+                             local=True) as batches:
       for step in range(start, plan.total_steps):
         batch = next(batches)
         t0 = time.time()

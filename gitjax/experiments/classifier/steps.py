@@ -30,6 +30,7 @@ from gitjax.data import transforms
 from gitjax.experiments.munit import steps as munit_steps
 from gitjax.models import conv4
 from gitjax.models import resnet
+from gitjax.runtime import processes
 
 
 @struct.dataclass
@@ -300,8 +301,9 @@ def predict(model, mean, std, variables, images, batch_size, sharding=None):
     if valid < batch_size:  # fixed shapes: one compilation
       chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - valid,
                                                axis=0)])
+    # The same chunk on every process: each places only its own rows.
     x = jax.device_put(chunk, sharding) if sharding is not None else chunk
-    preds.append(np.asarray(fn(variables, x))[:valid])
+    preds.append(processes.fetch(fn(variables, x))[:valid])
   return np.concatenate(preds) if preds else np.zeros(0, np.int64)
 
 

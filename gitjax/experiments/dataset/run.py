@@ -68,5 +68,4 @@ def _write_report(workdir, summary):
       report.markdown_table(('rank', 'class', 'train', 'test'), rows),
       '',
   ])
-  with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write(text)
+  workdir_lib.write_text(os.path.join(workdir, 'report.md'), text)

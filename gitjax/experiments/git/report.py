@@ -17,6 +17,7 @@ from gitjax import report
 from gitjax.experiments.git import layout
 from gitjax.experiments.munit import report as munit_report
 from gitjax.runtime import provenance
+from gitjax.runtime import processes
 from gitjax.runtime import workdir as workdir_lib
 
 
@@ -123,7 +124,8 @@ def _munit_section(config, workdir, figures):
       + glob.glob(os.path.join(source, 'figures', 'labels.png'))
       + glob.glob(os.path.join(source, 'figures', 'interpolation.png'))]
   for name, path in picks:
-    shutil.copyfile(path, os.path.join(figures, name))
+    if processes.is_writer():
+      shutil.copyfile(path, os.path.join(figures, name))
     out['figures'].append(name)
   return out
 
@@ -268,8 +270,7 @@ def _write_markdown(config, workdir, results, with_ekld):
               f'({shared}, at the switch): those stages\' seconds cover '
               'only the steps after it (config.share_prefix).', '']
   lines += provenance.provenance_markdown(workdir)
-  with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write('\n'.join(lines))
+  workdir_lib.write_text(os.path.join(workdir, 'report.md'), '\n'.join(lines))
 
 
 def _git_start(config):

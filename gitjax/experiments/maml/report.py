@@ -5,14 +5,18 @@ from gitjax import report  # sets the Agg backend before pyplot
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-order
 import numpy as np
 
+from gitjax.runtime import processes
+from gitjax.runtime import workdir as workdir_lib
+
 _ARM_LABELS = {'maml': 'MAML (meta-learned init)',
                'finetuned_cnn': 'plain CNN, fine-tuned',
                'scratch_cnn': 'CNN from scratch'}
 
 
 def _save(fig, path):
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  fig.savefig(path, dpi=110, bbox_inches='tight')
+  if processes.is_writer():  # one process writes the run folder
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches='tight')
   plt.close(fig)
 
 
@@ -116,5 +120,4 @@ def write_markdown(workdir, results, transfer=None):
         '![invariance transfer](figures/invariance_transfer.png)', '',
         report.markdown_table(['learner', 'K', 'eKLD', 'consistency',
                                'acc clean', 'acc transformed'], t_rows), '']
-  with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write('\n'.join(lines))
+  workdir_lib.write_text(os.path.join(workdir, 'report.md'), '\n'.join(lines))

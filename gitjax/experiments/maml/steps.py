@@ -48,6 +48,7 @@ from gitjax.data import pipeline
 from gitjax.data import transforms
 from gitjax.experiments.maml import variants
 from gitjax.models import conv4
+from gitjax.runtime import processes
 
 
 @struct.dataclass
@@ -465,7 +466,7 @@ def evaluate(params, pool, *, statics, purpose, num_tasks, num_steps,
                      'pass batch_stats')
   out = []
   for i in range(-(-num_tasks // chunk)):
-    out.append(np.asarray(evaluate_chunk(
+    out.append(processes.fetch(evaluate_chunk(  # tasks span processes
         params, batch_stats, pool, task_key(statics.seed, purpose, i),
         statics=statics, num_steps=num_steps, num_tasks=chunk,
         transform=transform, rotate=rotate)))

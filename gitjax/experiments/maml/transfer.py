@@ -35,6 +35,7 @@ from gitjax import invariance
 from gitjax.data import episodes
 from gitjax.data import pipeline
 from gitjax.experiments.maml import steps
+from gitjax.runtime import processes
 
 # Task-stream purposes of the study (maml.py uses 0..2).
 _TRANSFER, _PRETRAIN = 3, 4
@@ -196,7 +197,7 @@ def study(config, params, statics, pools, splits):
     arm = {'ekld_by_class': [], 'ekld': [], 'consistency': [],
            'acc_clean': [], 'acc_transformed': []}
     for i, shots in enumerate(m.transfer_shots):
-      res = jax.device_get(_study_chunk(
+      res = processes.fetch(_study_chunk(  # tasks span processes
           fast, slow, rates, inner_scale, pool,
           steps.task_key(config.seed, _TRANSFER, i),
           statics=statics, model=model, per_step_bn=per_step_bn,

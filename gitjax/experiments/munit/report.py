@@ -295,8 +295,7 @@ def _write_markdown(workdir, results):
         '![labels](figures/labels.png)', '']
   lines += _per_class_lines(results)
   lines += provenance.provenance_markdown(workdir)
-  with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write('\n'.join(lines))
+  workdir_lib.write_text(os.path.join(workdir, 'report.md'), '\n'.join(lines))
 
 
 def _per_class_lines(results):

@@ -12,6 +12,7 @@ import numpy as np
 from gitjax import report
 from gitjax.experiments.ring import steps
 from gitjax.runtime import provenance
+from gitjax.runtime import workdir as workdir_lib
 
 
 def snapshot_panels(workdir, max_panels):
@@ -54,8 +55,7 @@ def write_markdown(workdir, results):
       '![generated samples](figures/samples.png)', '',
       report.markdown_table(['step', 'modes', 'high quality', 'mode KL'],
                             rows), ''] + provenance.provenance_markdown(workdir)
-  with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write('\n'.join(lines))
+  workdir_lib.write_text(os.path.join(workdir, 'report.md'), '\n'.join(lines))
 
 
 def compare(out_dir, workdirs):
