@@ -47,9 +47,26 @@ def test_evaluate_with_another_transform_writes_a_new_folder(run_dir):
 
 
 def test_compare_overlays_runs(run_dir, tmp_path):
-  rows = compare.compare([run_dir, run_dir], str(tmp_path), labels=['a', 'b'])
+  # A second run that differs: a copy whose results say 0.1234 and whose
+  # per-class eKLD is doubled; each row must carry its own run's numbers.
+  import shutil  # pylint: disable=g-import-not-at-top
+  other = str(tmp_path / 'other')
+  shutil.copytree(run_dir, other, ignore=shutil.ignore_patterns('evaluations'))
+  results = json.load(open(os.path.join(run_dir, 'results.json')))
+  edited = dict(results, balanced_accuracy=0.1234,
+                mean_ekld=2 * results['mean_ekld'])
+  json.dump(edited, open(os.path.join(other, 'results.json'), 'w'))
+  per_class = json.load(open(os.path.join(run_dir, 'per_class.json')))
+  for r in per_class:
+    r['ekld'] *= 2
+  json.dump(per_class, open(os.path.join(other, 'per_class.json'), 'w'))
+  out = tmp_path / 'out'
+  rows = compare.compare([run_dir, other], str(out), labels=['a', 'b'])
   assert [r[0] for r in rows] == ['a', 'b']
-  assert rows[0][4] == rows[1][4]
+  assert rows[0][4] == f'{results["balanced_accuracy"]:.4f}'
+  assert rows[1][4] == '0.1234'
+  assert rows[1][5] == f'{2 * results["mean_ekld"]:.4f}' != rows[0][5]
+  tmp_path = out
   for name in ('ekld_vs_size.png', 'accuracy_vs_size.png', 'compare.md'):
     assert (tmp_path / name).exists()
 

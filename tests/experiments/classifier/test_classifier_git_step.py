@@ -137,10 +137,7 @@ def test_git_step_compiles_once_and_learns(setup):
   chex.clear_trace_counter()
 
 
-def test_eight_devices_run_the_sharded_git_step(setup):
-  gen_params, batch = setup
-  statics = _statics()
-  mesh = pipeline.make_mesh()
+def _git_step_on(mesh, statics, gen_params, batch):
   replicated = pipeline.replicated(mesh)
   state = jax.device_put(steps.init_state(
       statics.model, statics.tx, SHAPE, jax.random.key(0)), replicated)
@@ -153,7 +150,21 @@ def test_eight_devices_run_the_sharded_git_step(setup):
                               replicated)
   state, metrics = step_fn(state, pipeline.shard_batch(batch, mesh),
                            loss_params, git_params)
-  assert np.isfinite(float(metrics['loss']))
+  return jax.device_get((state, metrics))
+
+
+def test_eight_devices_give_the_one_device_git_step(setup):
+  gen_params, batch = setup
+  statics = _statics()
+  mesh = pipeline.make_mesh()
+  assert mesh.size == 8
+  state8, metrics8 = _git_step_on(mesh, statics, gen_params, batch)
+  state1, metrics1 = _git_step_on(pipeline.make_mesh(jax.devices()[:1]),
+                                  statics, gen_params, batch)
+  # Same keys, same re-stylings, BN over the global batch: the same step.
+  np.testing.assert_allclose(metrics8['loss'], metrics1['loss'], rtol=1e-5)
+  assert float(metrics8['git_fraction']) == float(metrics1['git_fraction'])
+  chex.assert_trees_all_close(state8, state1, rtol=1e-4, atol=1e-5)
 
 
 def test_plan_switches_git_on_one_epoch_after_the_first_drop():

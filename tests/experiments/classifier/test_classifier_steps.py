@@ -37,6 +37,17 @@ def test_random_crop_flip_keeps_shape_and_moves_pixels():
   assert out.shape == images.shape
   again = steps.random_crop_flip(jax.random.key(0), images, pad=2)
   np.testing.assert_array_equal(out, again)
+  # Each output is one of the 5 x 5 crops of the zero-padded image, flipped
+  # or not (numpy by hand), and not every one is the identity crop.
+  padded = np.pad(np.asarray(images), ((0, 0), (2, 2), (2, 2), (0, 0)))
+  for i in range(2):
+    crops = [padded[i, r:r + 6, c:c + 6] for r in range(5) for c in range(5)]
+    candidates = crops + [crop[:, ::-1] for crop in crops]
+    assert any(np.array_equal(out[i], c) for c in candidates), i
+  many = jnp.broadcast_to(images[:1], (32, 6, 6, 1))
+  moved = steps.random_crop_flip(jax.random.key(1), many, pad=2)
+  assert np.mean(np.any(np.asarray(moved) != np.asarray(many),
+                        axis=(1, 2, 3))) > 0.9   # identity: 1/50 each
 
 
 def _setup(loss='ce', crop_flip=True):

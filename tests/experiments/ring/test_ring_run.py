@@ -135,8 +135,9 @@ def test_resume_after_a_kill_gives_the_same_parameters(tmp_path, monkeypatch):
   assert ckpt.latest_step() == 4
   ckpt.close()
   resumed, _, _ = ring_run.train(config, killed_dir)
-  chex.assert_trees_all_close(jax.device_get(full.params),
-                              jax.device_get(resumed.params), atol=1e-6)
+  # The whole state (both players' parameters and optimiser states, step).
+  chex.assert_trees_all_close(jax.device_get(full), jax.device_get(resumed),
+                              atol=1e-6)
   steps_logged = [json.loads(l)['step'] for l in
                   open(os.path.join(killed_dir, 'metrics.jsonl'))]
   assert steps_logged == sorted(set(steps_logged))

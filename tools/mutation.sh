@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Mutation check (a habit, not CI): mutmut over the modules that hold the
+# maths and the wiring, with only their fast tests. README, "Development".
+#
+#   tools/mutation.sh                 # the core scope: losses, invariance, bilevel
+#   tools/mutation.sh wiring          # the wiring modules (steps, Plan, samplers, resume)
+#   tools/mutation.sh all             # both (several hours on a busy 2-core CPU)
+#
+# It works on a copy of the tree in $MUTATION_DIR (default /tmp/gitjax-mutation),
+# so the checkout stays clean; mutmut's own `results` / `show NAME` run there.
+# Needs mutmut (pip install 'mutmut==3.8.1'; MUTMUT_PATH may name a --target dir).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCOPE="${1:-core}"
+DIR="${MUTATION_DIR:-/tmp/gitjax-mutation}"
+core_modules='"gitjax/losses.py", "gitjax/invariance.py", "gitjax/bilevel.py"'
+core_tests='"tests/test_losses.py", "tests/test_invariance.py", "tests/test_bilevel.py"'
+wiring_modules='"gitjax/experiments/classifier/steps.py", "gitjax/experiments/classifier/run.py", "gitjax/experiments/munit/steps.py", "gitjax/experiments/maml/steps.py", "gitjax/data/pipeline.py", "gitjax/runtime/resume.py"'
+wiring_tests='"tests/experiments/classifier/test_classifier_wiring.py", "tests/experiments/classifier/test_classifier_steps.py", "tests/experiments/munit/test_munit_objective.py", "tests/experiments/maml/test_maml_wiring.py", "tests/experiments/maml/test_maml_steps.py", "tests/data/test_pipeline.py", "tests/runtime/test_checkpoint.py"'
+case "$SCOPE" in
+  core) modules="$core_modules"; tests="$core_tests" ;;
+  wiring) modules="$wiring_modules"; tests="$wiring_tests" ;;
+  all) modules="$core_modules, $wiring_modules"; tests="$core_tests, $wiring_tests" ;;
+  *) echo "usage: tools/mutation.sh [core|wiring|all]" >&2; exit 2 ;;
+esac
+rm -rf "$DIR"
+mkdir -p "$DIR"
+cp -r gitjax configs tests launch.py pyproject.toml "$DIR"/
+cd "$DIR"
+# Only the scoped files are mutated; tests run with the 8 fake devices of
+# tests/conftest.py, -x stops at the first failure (a killed mutant).
+cat >> pyproject.toml <<TOML
+
+[tool.mutmut]
+source_paths = ["gitjax"]
+only_mutate = [$modules]
+also_copy = ["configs", "launch.py"]
+pytest_add_cli_args = ["-x", "-q", "-p", "no:cacheprovider"]
+pytest_add_cli_args_test_selection = [$tests]
+process_isolation = "forkserver"
+TOML
+export PYTHONPATH="${MUTMUT_PATH:+$MUTMUT_PATH:}${PYTHONPATH:-}"
+python -m mutmut run --max-children "${MUTATION_JOBS:-2}" || true
+python -m mutmut results --all true > results.txt || python -m mutmut results > results.txt
+python - <<'PY'
+import collections, re
+counts = collections.Counter()
+for line in open('results.txt'):
+  m = re.match(r'\s*(\S+): (.+)$', line)
+  if m:
+    counts[m.group(2).strip()] += 1
+total = sum(counts.values())
+killed = counts.get('killed', 0)
+print(dict(counts))
+if total:
+  print(f'{total} mutants, {killed} killed, survival rate '
+        f'{1 - killed / total:.1%} (survivors: mutmut results; mutmut show NAME)')
+PY
