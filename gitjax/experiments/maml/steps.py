@@ -343,23 +343,32 @@ def task_key(seed, purpose, index):
                             index)
 
 
-def meta_step(state, tasks, *, statics):
-  """One outer Adam step on the meta-loss of `tasks` (leading task axis)."""
+def step_gradient(state, tasks, weights, *, statics):
+  """(((loss, (accuracy, stats)), gradient), first_order) as the meta-step
+  takes them: the config's derivative order (`first_order`), or MAML++'s
+  annealing (first order for the first `first_order_epochs` epochs)."""
   s = statics
-  epoch = variants.epoch_of(state.step, s.epoch_steps)
-  weights = variants.msl_weights(epoch, s.inner_steps, s.msl_epochs)
 
   def gradient(first_order):
     return functools.partial(meta_gradient, statics=s,
                              first_order=first_order)
 
   if s.first_order or not s.features.first_order_epochs:
-    first = jnp.bool_(s.first_order)
-    out = gradient(s.first_order)(state.params, tasks, weights)
-  else:  # derivative-order annealing: both orders compiled, one runs
-    first = variants.first_order_at(epoch, s.features.first_order_epochs)
-    out = jax.lax.cond(first, gradient(True), gradient(False), state.params,
-                       tasks, weights)
+    return (gradient(s.first_order)(state.params, tasks, weights),
+            jnp.bool_(s.first_order))
+  # Derivative-order annealing: both orders compiled, one runs.
+  epoch = variants.epoch_of(state.step, s.epoch_steps)
+  first = variants.first_order_at(epoch, s.features.first_order_epochs)
+  return jax.lax.cond(first, gradient(True), gradient(False), state.params,
+                      tasks, weights), first
+
+
+def meta_step(state, tasks, *, statics):
+  """One outer Adam step on the meta-loss of `tasks` (leading task axis)."""
+  s = statics
+  epoch = variants.epoch_of(state.step, s.epoch_steps)
+  weights = variants.msl_weights(epoch, s.inner_steps, s.msl_epochs)
+  out, first = step_gradient(state, tasks, weights, statics=s)
   (loss, (acc, stats)), grads = out
   updates, opt_state = s.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
