@@ -52,10 +52,8 @@ class Plan:
     self.num_examples = len(data.y_train)
     self.steps_per_epoch = max(1, math.ceil(self.num_examples / t.batch_size))
     self.total_steps = t.epochs * self.steps_per_epoch
-    switch_epoch = (t.deferred_epoch if t.deferred_epoch >= 0 else
-                    (t.decay_epochs[0] if t.decay_epochs else t.epochs))
-    self.switch_epoch = switch_epoch
-    self.switch_step = switch_epoch * self.steps_per_epoch
+    self.switch_epoch = branch.switch_epoch(t)
+    self.switch_step = self.switch_epoch * self.steps_per_epoch
     self.uniform = pipeline.UniformSampler(self.num_examples, t.batch_size,
                                            config.seed)
     self.balanced = pipeline.ClassBalancedSampler(
@@ -94,11 +92,17 @@ class Plan:
   def shares_prefix(self, data):
     """Whether steps [0, switch_step) of this run are those of every
     sibling with the same branch.signature: no oracle, uniform sampling and
-    unit class weights before the switch (ERM, DRS, DRW; GIT starts after
-    it), and no validation split (whose best-model choice would need the
-    steps before)."""
+    unit class weights before the switch (ERM, DRS, DRW), no GIT step
+    before it, and no validation split (whose best-model choice would need
+    the steps before)."""
     return (not self.oracle and self.rule in ('erm', 'drs', 'drw') and
+            not self.git_before_switch and
             0 < self.switch_step < self.total_steps and len(data.y_val) == 0)
+
+  @property
+  def git_before_switch(self):
+    """Whether this GIT method takes GIT steps before the switch."""
+    return bool(self.git) and self.git_start_step < self.switch_step
 
   def git_on(self, step):
     return self.git and step >= self.git_start_step
