@@ -163,10 +163,12 @@ def setup(config, data, mesh, with_git=True):
 
 def load_git(config, data, plan, mesh):
   """(GitSpec, replicated {'gen', 'keep_prob'}) of the frozen generator in
-  config.git.munit_workdir: only the networks a re-styling reads."""
+  config.git.munit_workdir at iteration config.git.munit_step (0 = its
+  last): only the networks a re-styling reads."""
   workdir = config.git.munit_workdir
-  munit.check_generator(workdir, data.image_shape)
-  gen_statics, gen_params = munit.load_generator(workdir)
+  munit.check_generator(workdir, data.image_shape, config.git.munit_step)
+  gen_statics, gen_params = munit.load_generator(
+      workdir, munit.generator_step(workdir, config.git.munit_step))
   decoder = 'a'  # GIT's code loads only net a and re-styles a -> a
   gen_params = {net: gen_params[net]
                 for net in munit_steps.restyle_nets(gen_statics, decoder)}
@@ -393,9 +395,13 @@ def run(config, workdir, data=None):
     return
   data = data or build.build(config.data, config.seed)
   mesh = pipeline.make_mesh()
+  munit_step = None
   if config_base.method_parts(config.method)[3]:  # bad GIT input: before work
-    munit.check_generator(config.git.munit_workdir, data.image_shape)
+    munit.check_generator(config.git.munit_workdir, data.image_shape,
+                          config.git.munit_step)
     Plan(config, data)
+    munit_step = munit.generator_step(config.git.munit_workdir,
+                                      config.git.munit_step)
   report.preview_grid(
       os.path.join(workdir_lib.subdir(workdir, 'figures'), 'train_preview.png'),
       data.x_train, data.y_train, data.class_order, data.class_sizes,
@@ -412,7 +418,7 @@ def run(config, workdir, data=None):
   inv = measure_invariance(config, data, state, statics)
   speed['invariance_s'] = time.time() - t0
   results = classifier_report.write(config, workdir, data, plan, test, inv,
-                                    speed)
+                                    speed, munit_step)
   workdir_lib.mark_done(workdir, {'experiment': 'classifier',
                                   'balanced_accuracy':
                                       results['balanced_accuracy']})

@@ -28,8 +28,9 @@ gives its steps to others, and one whose GIT steps start before the switch
 A finished stage is never rerun (its folder holds done.json); a killed run
 resumes inside the stage it was in, from that stage's last checkpoint, and
 gives the result an uninterrupted run gives. Bad GIT input (a MUNIT folder
-that is missing, unfinished or of another image shape; a threshold K at or
-below the smallest class) is reported in one line before any training.
+that is missing, unfinished or of another image shape; a git.munit_step
+that is not saved; a threshold K at or below the smallest class) is
+reported in one line before any training.
 """
 import json
 import os
@@ -39,6 +40,7 @@ import ml_collections
 
 from gitjax import config as config_lib
 from gitjax import config_base
+from gitjax import errors
 from gitjax.data import build
 from gitjax.experiments import classifier
 from gitjax.experiments import dataset
@@ -154,10 +156,19 @@ def _run_stage(folder, config, runner, **kwargs):
 
 def _check_inputs(config, workdir, datasets):
   """One-line errors for bad GIT input, before any training."""
+  step = config.git.munit_step
+  if uses_git(config) and not config.git.munit_workdir and step not in (
+      0, config.munit.iterations):
+    raise errors.ConfigError(
+        f'config.git.munit_step={step}: this study trains its MUNIT for '
+        f'munit.iterations={config.munit.iterations} and keeps only the last '
+        f'checkpoints; set munit.iterations={step} (the generator after '
+        f'{step} iterations does not depend on the run\'s length) or '
+        'git.munit_step=0')
   for instance, data in enumerate(datasets):
     folder = munit_folder(config, workdir, instance)
     if config.git.munit_workdir:
-      munit.check_generator(folder, data.image_shape)
+      munit.check_generator(folder, data.image_shape, step)
     for method in config.methods:
       if config_base.method_parts(method)[3]:
         sub = stage_config(config, 'classifier',

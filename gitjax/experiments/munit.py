@@ -351,9 +351,33 @@ def load_generator(workdir, step=None):
   return statics, state.params['gen']
 
 
-def check_generator(workdir, image_shape):
+def generator_step(workdir, step=0):
+  """The iteration of the MUNIT checkpoint GIT re-styles with: `step`
+  (config.git.munit_step), or the run's last checkpoint when it is 0.
+  ConfigError (one line) when that checkpoint is not saved."""
+  checkpointer = checkpoint_lib.Checkpointer(
+      os.path.join(workdir, 'checkpoints'))
+  try:
+    saved = sorted(checkpointer.all_steps())
+  finally:
+    checkpointer.close()
+  if not saved:
+    raise ConfigError(f'git.munit_workdir={workdir!r} holds no checkpoint: '
+                      'finish that MUNIT run first')
+  if step == 0:
+    return saved[-1]
+  if step not in saved:
+    raise ConfigError(
+        f'git.munit_step={step}: {workdir}/checkpoints holds iterations '
+        f'{saved}, not {step}: give one of them (0 = the last)')
+  return step
+
+
+def check_generator(workdir, image_shape, step=0):
   """One-line errors for a MUNIT run GIT cannot use: missing, not a MUNIT
-  run, unfinished, or trained on another image shape or channel count.
+  run, unfinished, trained on another image shape or channel count, or
+  without a checkpoint at iteration `step` (config.git.munit_step; 0 = the
+  last).
 
   Returns the run's image shape.
   """
@@ -381,6 +405,7 @@ def check_generator(workdir, image_shape):
         f'git.munit_workdir={workdir!r} was trained on images of shape '
         f'{trained_shape}, but this data set has {tuple(image_shape)}: train '
         'a MUNIT on this data set')
+  generator_step(workdir, step)
   return trained_shape
 
 
