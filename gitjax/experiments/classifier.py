@@ -28,6 +28,7 @@ from gitjax import config_base
 from gitjax import invariance
 from gitjax import losses
 from gitjax import report
+from gitjax import rngs
 from gitjax import errors
 from gitjax.data import build
 from gitjax.data import pipeline
@@ -77,9 +78,10 @@ class Plan:
       # GIT's sources: a second draw of the current phase's sampler, on
       # streams of their own.
       self.git_uniform = pipeline.UniformSampler(
-          self.num_examples, t.batch_size, config.seed, stream=1)
+          self.num_examples, t.batch_size, config.seed, purpose='git-order')
       self.git_balanced = pipeline.ClassBalancedSampler(
-          data.y_train, t.batch_size, config.seed, data.num_classes, stream=1)
+          data.y_train, t.batch_size, config.seed, data.num_classes,
+          purpose='git-balanced')
       present = data.class_sizes[data.class_sizes > 0]
       if g.mode == 'threshold' and g.threshold_k <= present.min():
         raise errors.ConfigError(
@@ -156,7 +158,7 @@ def setup(config, data, mesh, with_git=True):
       oracle=data.transform if plan.oracle else None, seed=config.seed,
       git=git_spec)
   state = steps.init_state(model, tx, data.image_shape,
-                           jax.random.key(config.seed))
+                           rngs.jax_key(config.seed, 'classifier-init'))
   state = jax.device_put(state, pipeline.replicated(mesh))
   return plan, schedule, statics, state, git_params
 
