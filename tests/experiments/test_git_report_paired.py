@@ -83,7 +83,8 @@ def test_report_shows_paired_differences_of_three_instances(tmp_path, capsys):
   assert 'ce_drs_git - ce_drs' in text and '+0.0200 +0.0300 -0.0100' in text
   row = next(l for l in text.splitlines() if l.startswith('| ce_drs_git |'))
   assert 'MUNIT iteration 6; labels kept 0.900 (probe on real 0.950)' in row
-  assert 'warning' not in text
+  assert results['munit']['labels_warning'] is None
+  assert 'keeps labels in' not in text
   lines = git_report.summary_lines(results)
   assert 'paired ce_drs_git - ce_drs, balanced_accuracy: +0.0133' in lines
   # The same pairs from the finished study, without training.
