@@ -6,8 +6,9 @@ r"""GIT on CIFAR-100-LT (for users with the data and an accelerator).
 
 CIFAR-100-LT: exponential tail, imbalance 0.01 (500 ... 5 images per class,
 10,847 in all), full test set; recipes as configs/git_cifar.py (`fast`
-default, `paper`, `smoke`): MUNIT at GIT's sizes, ResNet-32, CE, CE+DRS,
-CE+DRS+GIT. Published CE+DRS+GIT accuracy: 44.35% (error 55.65%). GIT's
+default, `paper` (GIT re-styles with MUNIT's 140k-iteration generator,
+git.munit_step=140000), `smoke`): MUNIT at GIT's sizes, ResNet-32, CE,
+CE+DRS, CE+DRS+GIT. Published CE+DRS+GIT accuracy: 44.35% (error 55.65%). GIT's
 threshold mode (the paper's Algorithm 1, off in its published runs) uses
 K = 100 on CIFAR-100: add --config.git.mode=threshold to try it.
 Data: TFDS 'cifar100' (not available offline here), or an .npz file.

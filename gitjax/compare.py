@@ -4,6 +4,14 @@ per run, with each run's Spearman correlation, and a summary table.
     python -m gitjax.compare /tmp/mnist_ce /tmp/mnist_drs --out /tmp/compare
 
 Writes OUT/ekld_vs_size.png, OUT/accuracy_vs_size.png and OUT/compare.md.
+
+    python -m gitjax.compare --study /tmp/git_study
+
+prints the paired comparisons of a finished `git` study (each method
+against CE+DRS, GIT methods against their twin: per-instance differences
+in balanced accuracy and smallest-fifth eKLD, mean, 95% t interval, how
+many instances favour each side), from its stage folders, without
+training; with --out it also writes OUT/paired.md.
 An evaluation of an unfinished run (`python -m gitjax.evaluate` on a run
 still training or stopped early) is marked in its label, the table and a
 printed warning.
@@ -72,12 +80,45 @@ def compare(runs, out, labels=None):
   return rows
 
 
+def study(workdir, out=None):
+  """Paired comparisons of a finished git study; returns the table rows."""
+  from gitjax.experiments.git import report as git_report  # pylint: disable=g-import-not-at-top
+  if not os.path.exists(os.path.join(workdir, 'config.json')):
+    print(f'error: {workdir} holds no git study (no config.json)',
+          file=sys.stderr)
+    sys.exit(2)
+  try:
+    rows = git_report.paired_rows(git_report.comparisons(workdir))
+  except FileNotFoundError as e:
+    print(f'error: {workdir} holds an unfinished stage ({e.filename} '
+          'missing); finish the study first', file=sys.stderr)
+    sys.exit(2)
+  if out:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, 'paired.md'), 'w') as f:
+      f.write('\n'.join([f'# Paired comparisons: {workdir}', '',
+                         report.markdown_table(git_report.PAIRED_HEADER,
+                                               rows), '']))
+  return rows
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('runs', nargs='+', help='finished classifier workdirs')
-  parser.add_argument('--out', required=True, help='folder for the outputs')
+  parser.add_argument('runs', nargs='*', help='finished classifier workdirs')
+  parser.add_argument('--out', help='folder for the outputs')
   parser.add_argument('--labels', help='comma-separated series names')
+  parser.add_argument('--study', help='a finished git study: print its '
+                      'paired comparisons')
   args = parser.parse_args(argv)
+  if args.study:
+    for row in study(args.study, args.out):
+      print(' | '.join(str(c) for c in row))
+    if not args.runs:
+      return
+  if not args.runs or not args.out:
+    print('error: give finished classifier workdirs and --out, or --study',
+          file=sys.stderr)
+    sys.exit(2)
   labels = args.labels.split(',') if args.labels else None
   if labels and len(labels) != len(args.runs):
     print('error: --labels needs one name per run', file=sys.stderr)

@@ -135,6 +135,7 @@ def git():
   g.threshold_k = 500        # threshold: class of size n re-styled w.p. max((K - n) / (K - n_min), 0)
   g.start_epoch = -1         # first GIT epoch (-1 = one epoch after the first lr drop / deferred switch)
   g.munit_workdir = ''       # finished MUNIT run to re-style with ('' in a git run = train one per instance)
+  g.munit_step = 0           # MUNIT iteration whose saved generator re-styles (0 = the run's last checkpoint)
   return g
 
 

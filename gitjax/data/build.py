@@ -9,16 +9,16 @@ import dataclasses
 
 import numpy as np
 
+from gitjax import rngs
 from gitjax.data import longtail
 from gitjax.data import sources
 from gitjax.data import transforms
 
-# One independent numpy stream per purpose: default_rng([seed, purpose]).
-_RANKS, _VAL, _TRAIN, _TEST, _T_TRAIN, _T_TEST, _T_VAL = range(7)
 
 
 def _rng(seed, purpose):
-  return np.random.default_rng([seed, purpose])
+  """One independent numpy stream per purpose ('data-' + purpose)."""
+  return rngs.numpy_rng(seed, f'data-{purpose}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +99,7 @@ def build(data_config, seed, source=None):
   available = np.bincount(source.y_train, minlength=num_classes)
   val_idx = longtail.choose_images(
       source.y_train, np.full(num_classes, data_config.val_per_class),
-      _rng(seed, _VAL))
+      _rng(seed, 'val'))
   taken = np.zeros(len(source.y_train), bool)
   taken[val_idx] = True
 
@@ -109,11 +109,11 @@ def build(data_config, seed, source=None):
   # smallest), so results compare with the literature. The Zipf (K49)
   # protocol assigns ranks by a seeded permutation, saved with the run.
   class_order = (np.arange(num_classes) if data_config.longtail == 'exp' else
-                 longtail.assign_ranks(num_classes, _rng(seed, _RANKS)))
+                 longtail.assign_ranks(num_classes, _rng(seed, 'ranks')))
   class_sizes = np.zeros(num_classes, np.int64)
   class_sizes[class_order] = sizes_by_rank
   train_idx = longtail.choose_images(source.y_train, class_sizes,
-                                     _rng(seed, _TRAIN), exclude=taken)
+                                     _rng(seed, 'train'), exclude=taken)
 
   if data_config.test_split == 'full':
     test_idx = np.arange(len(source.y_test))
@@ -121,7 +121,7 @@ def build(data_config, seed, source=None):
     test_counts = np.bincount(source.y_test, minlength=num_classes)
     per_class = data_config.test_per_class or int(test_counts.min())
     test_idx = longtail.choose_images(
-        source.y_test, np.full(num_classes, per_class), _rng(seed, _TEST))
+        source.y_test, np.full(num_classes, per_class), _rng(seed, 'test'))
 
   x_train_clean = source.x_train[train_idx]
   x_val_clean = source.x_train[val_idx]
@@ -132,13 +132,13 @@ def build(data_config, seed, source=None):
       class_names=source.class_names,
       class_order=class_order,
       class_sizes=class_sizes,
-      x_train=_transform(x_train_clean, spec, _rng(seed, _T_TRAIN)),
+      x_train=_transform(x_train_clean, spec, _rng(seed, 'transform-train')),
       x_train_clean=x_train_clean,
       y_train=source.y_train[train_idx],
-      x_test=_transform(x_test_clean, test_spec, _rng(seed, _T_TEST)),
+      x_test=_transform(x_test_clean, test_spec, _rng(seed, 'transform-test')),
       x_test_clean=x_test_clean,
       y_test=source.y_test[test_idx],
-      x_val=_transform(x_val_clean, test_spec, _rng(seed, _T_VAL)),
+      x_val=_transform(x_val_clean, test_spec, _rng(seed, 'transform-val')),
       x_val_clean=x_val_clean,
       y_val=source.y_train[val_idx],
       transform=spec,

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gitjax import rngs
 from gitjax.data import transforms
 from gitjax.errors import ConfigError
 from gitjax.errors import DataError
@@ -174,7 +175,7 @@ def random_class_split(class_ids, sizes, seed, name='the data'):
   if len(sizes) != 3 or sum(sizes) > len(class_ids):
     raise DataError(f'config.maml.split_sizes={sizes} asks for {sum(sizes)} '
                     f'classes but {name} has {len(class_ids)}; lower them')
-  order = np.random.default_rng(seed).permutation(np.asarray(class_ids))
+  order = rngs.numpy_rng(seed, 'maml-split').permutation(np.asarray(class_ids))
   cuts = np.cumsum(sizes)
   return (np.sort(order[:cuts[0]]), np.sort(order[cuts[0]:cuts[1]]),
           np.sort(order[cuts[1]:cuts[2]]))

@@ -16,6 +16,7 @@ from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from gitjax import rngs
 from gitjax.runtime import processes
 
 DATA_AXIS = 'data'
@@ -25,24 +26,25 @@ class UniformSampler:
   """Uniform shuffling without replacement, epoch after epoch.
 
   The stream of indices is the concatenation of one seeded permutation per
-  epoch; step s takes positions [s*B, (s+1)*B) of it.
+  epoch; step s takes positions [s*B, (s+1)*B) of it. `purpose` (a word of
+  gitjax/rngs.py) names the stream: samplers of different purposes are
+  independent.
   """
 
-  def __init__(self, num_examples, batch_size, seed, stream=0):
+  def __init__(self, num_examples, batch_size, seed,
+               purpose='classifier-order'):
     if num_examples < 1:
       raise ValueError('UniformSampler needs at least one example')
     self.num_examples = num_examples
     self.batch_size = batch_size
     self.seed = seed
-    self.stream = stream
+    self.purpose = purpose
+    rngs.word(purpose)  # an unknown purpose fails here, not at step 0
 
   @functools.lru_cache(maxsize=4)
   def _permutation(self, epoch):
-    # Stream namespace 0: apart from the class-balanced draws (1) and from
-    # the data set's own [seed, purpose] streams. `stream` > 0 gives an
-    # independent sampler of the same kind (GIT's second draw).
-    key = [self.seed, 0, epoch] + ([self.stream] if self.stream else [])
-    return np.random.default_rng(key).permutation(self.num_examples)
+    return rngs.numpy_rng(self.seed, self.purpose, epoch).permutation(
+        self.num_examples)
 
   def epoch(self, step):
     """Epochs completed (fractional) after `step` steps."""
@@ -60,10 +62,12 @@ class UniformSampler:
 
 class ClassBalancedSampler:
   """Class-balanced sampling with replacement: a class uniformly at random,
-  then one of its images uniformly at random."""
+  then one of its images uniformly at random; `purpose` as UniformSampler's."""
 
-  def __init__(self, labels, batch_size, seed, num_classes=None, stream=0):
-    self.stream = stream
+  def __init__(self, labels, batch_size, seed, num_classes=None,
+               purpose='classifier-balanced'):
+    self.purpose = purpose
+    rngs.word(purpose)
     num_classes = num_classes or int(labels.max()) + 1
     self.by_class = [np.flatnonzero(labels == c) for c in range(num_classes)]
     self.present = np.array([c for c in range(num_classes)
@@ -76,9 +80,7 @@ class ClassBalancedSampler:
     return step * self.batch_size / self.num_examples
 
   def indices(self, step):
-    # Stream 1 keeps these draws apart from UniformSampler's permutations.
-    rng = np.random.default_rng([self.seed, 1, step] +
-                                ([self.stream] if self.stream else []))
+    rng = rngs.numpy_rng(self.seed, self.purpose, step)
     classes = self.present[rng.integers(len(self.present),
                                         size=self.batch_size)]
     out = np.empty(self.batch_size, np.int64)

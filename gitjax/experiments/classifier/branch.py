@@ -11,6 +11,8 @@ switch so that the curves are whole.
 import json
 import os
 
+import ml_collections
+
 from gitjax import config as config_lib
 from gitjax import config_base
 from gitjax import errors
@@ -22,10 +24,30 @@ from gitjax.runtime import workdir as workdir_lib
 DIR = 'branch_checkpoint'
 
 
+def switch_epoch(train):
+  """The epoch of the DRS/DRW switch: train.deferred_epoch, else the first
+  lr drop, else train.epochs (no switch)."""
+  if train.deferred_epoch >= 0:
+    return train.deferred_epoch
+  return train.decay_epochs[0] if train.decay_epochs else train.epochs
+
+
+def git_before_switch(train, git):
+  """Whether a GIT method of this recipe takes GIT steps before the switch
+  (then its steps before the switch are not those of its siblings)."""
+  start = config_lib.git_start_epoch(train, git)
+  return start is not None and start < switch_epoch(train)
+
+
 def signature(config):
   """What decides a run's steps before the switch, from its JSON dict."""
+  git_early = False
+  if config_base.method_parts(config['method'])[3]:
+    git_early = git_before_switch(ml_collections.ConfigDict(config['train']),
+                                  ml_collections.ConfigDict(config['git']))
   return {'seed': config['seed'],
           'loss': config_base.method_parts(config['method'])[0],
+          'git_before_switch': git_early,
           'data': config['data'], 'model': config['model'],
           'train': {k: v for k, v in config['train'].items()
                     if k != 'branch_from'}}
@@ -43,8 +65,8 @@ def check_source(config, plan, data):
     raise errors.ConfigError(
         f'config.train.branch_from={source!r}: method {config.method} does not '
         'train like its siblings up to the switch (oracle, rs, rw, a '
-        'validation split, or no switch before the last epoch); leave it '
-        "at ''")
+        'validation split, GIT steps before the switch, or no switch before '
+        "the last epoch); leave it at ''")
   config_file = os.path.join(source, workdir_lib.CONFIG_FILE)
   if not os.path.exists(config_file):
     raise errors.ConfigError(

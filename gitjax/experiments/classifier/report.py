@@ -9,8 +9,9 @@ from gitjax.runtime import provenance
 from gitjax.runtime import workdir as workdir_lib
 
 
-def write(config, workdir, data, plan, test, inv, speed):
-  """Writes results.json, per_class.json, figures and report.md.
+def write(config, workdir, data, plan, test, inv, speed, munit_step=None):
+  """Writes results.json, per_class.json, figures and report.md
+  (`munit_step`: the MUNIT iteration a GIT method re-styled with).
 
   Returns the results dict.
   """
@@ -38,6 +39,7 @@ def write(config, workdir, data, plan, test, inv, speed):
       'switch_epoch': plan.switch_epoch if plan.rule in ('drs', 'drw') else None,
       'git': ({'mode': config.git.mode, 'start_epoch': plan.git_start_epoch,
                'munit_workdir': config.git.munit_workdir,
+               'munit_step': munit_step,  # the iteration that re-styled
                'threshold_k': (config.git.threshold_k if
                                config.git.mode == 'threshold' else None),
                'keep_prob': plan.git_keep_prob.tolist()}
@@ -97,7 +99,8 @@ def _write_markdown(workdir, results, per_class, with_invariance):
     g = results['git']
     lines.append(f'- GIT ({g["mode"]}) from epoch {g["start_epoch"]}: the '
                  'last batch_size // 2 examples re-styled by the MUNIT in '
-                 f'`{g["munit_workdir"]}`'
+                 f'`{g["munit_workdir"]}` after {g["munit_step"]} '
+                 'iterations'
                  + (f', kept with probability max((K - n) / (K - n_min), 0),'
                     f' K = {g["threshold_k"]}' if g['threshold_k'] else ''))
   if results['best_on_validation']:

@@ -28,6 +28,7 @@ from gitjax import config_base
 from gitjax import invariance
 from gitjax import losses
 from gitjax import report
+from gitjax import rngs
 from gitjax import errors
 from gitjax.data import build
 from gitjax.data import pipeline
@@ -52,10 +53,8 @@ class Plan:
     self.num_examples = len(data.y_train)
     self.steps_per_epoch = max(1, math.ceil(self.num_examples / t.batch_size))
     self.total_steps = t.epochs * self.steps_per_epoch
-    switch_epoch = (t.deferred_epoch if t.deferred_epoch >= 0 else
-                    (t.decay_epochs[0] if t.decay_epochs else t.epochs))
-    self.switch_epoch = switch_epoch
-    self.switch_step = switch_epoch * self.steps_per_epoch
+    self.switch_epoch = branch.switch_epoch(t)
+    self.switch_step = self.switch_epoch * self.steps_per_epoch
     self.uniform = pipeline.UniformSampler(self.num_examples, t.batch_size,
                                            config.seed)
     self.balanced = pipeline.ClassBalancedSampler(
@@ -79,9 +78,10 @@ class Plan:
       # GIT's sources: a second draw of the current phase's sampler, on
       # streams of their own.
       self.git_uniform = pipeline.UniformSampler(
-          self.num_examples, t.batch_size, config.seed, stream=1)
+          self.num_examples, t.batch_size, config.seed, purpose='git-order')
       self.git_balanced = pipeline.ClassBalancedSampler(
-          data.y_train, t.batch_size, config.seed, data.num_classes, stream=1)
+          data.y_train, t.batch_size, config.seed, data.num_classes,
+          purpose='git-balanced')
       present = data.class_sizes[data.class_sizes > 0]
       if g.mode == 'threshold' and g.threshold_k <= present.min():
         raise errors.ConfigError(
@@ -94,11 +94,17 @@ class Plan:
   def shares_prefix(self, data):
     """Whether steps [0, switch_step) of this run are those of every
     sibling with the same branch.signature: no oracle, uniform sampling and
-    unit class weights before the switch (ERM, DRS, DRW; GIT starts after
-    it), and no validation split (whose best-model choice would need the
-    steps before)."""
+    unit class weights before the switch (ERM, DRS, DRW), no GIT step
+    before it, and no validation split (whose best-model choice would need
+    the steps before)."""
     return (not self.oracle and self.rule in ('erm', 'drs', 'drw') and
+            not self.git_before_switch and
             0 < self.switch_step < self.total_steps and len(data.y_val) == 0)
+
+  @property
+  def git_before_switch(self):
+    """Whether this GIT method takes GIT steps before the switch."""
+    return bool(self.git) and self.git_start_step < self.switch_step
 
   def git_on(self, step):
     return self.git and step >= self.git_start_step
@@ -152,17 +158,19 @@ def setup(config, data, mesh, with_git=True):
       oracle=data.transform if plan.oracle else None, seed=config.seed,
       git=git_spec)
   state = steps.init_state(model, tx, data.image_shape,
-                           jax.random.key(config.seed))
+                           rngs.jax_key(config.seed, 'classifier-init'))
   state = jax.device_put(state, pipeline.replicated(mesh))
   return plan, schedule, statics, state, git_params
 
 
 def load_git(config, data, plan, mesh):
   """(GitSpec, replicated {'gen', 'keep_prob'}) of the frozen generator in
-  config.git.munit_workdir: only the networks a re-styling reads."""
+  config.git.munit_workdir at iteration config.git.munit_step (0 = its
+  last): only the networks a re-styling reads."""
   workdir = config.git.munit_workdir
-  munit.check_generator(workdir, data.image_shape)
-  gen_statics, gen_params = munit.load_generator(workdir)
+  munit.check_generator(workdir, data.image_shape, config.git.munit_step)
+  gen_statics, gen_params = munit.load_generator(
+      workdir, munit.generator_step(workdir, config.git.munit_step))
   decoder = 'a'  # GIT's code loads only net a and re-styles a -> a
   gen_params = {net: gen_params[net]
                 for net in munit_steps.restyle_nets(gen_statics, decoder)}
@@ -391,9 +399,13 @@ def run(config, workdir, data=None):
     return
   data = data or build.build(config.data, config.seed)
   mesh = pipeline.make_mesh()
+  munit_step = None
   if config_base.method_parts(config.method)[3]:  # bad GIT input: before work
-    munit.check_generator(config.git.munit_workdir, data.image_shape)
+    munit.check_generator(config.git.munit_workdir, data.image_shape,
+                          config.git.munit_step)
     Plan(config, data)
+    munit_step = munit.generator_step(config.git.munit_workdir,
+                                      config.git.munit_step)
   report.preview_grid(
       os.path.join(workdir_lib.subdir(workdir, 'figures'), 'train_preview.png'),
       data.x_train, data.y_train, data.class_order, data.class_sizes,
@@ -410,7 +422,7 @@ def run(config, workdir, data=None):
   inv = measure_invariance(config, data, state, statics)
   speed['invariance_s'] = time.time() - t0
   results = classifier_report.write(config, workdir, data, plan, test, inv,
-                                    speed)
+                                    speed, munit_step)
   workdir_lib.mark_done(workdir, {'experiment': 'classifier',
                                   'balanced_accuracy':
                                       results['balanced_accuracy']})

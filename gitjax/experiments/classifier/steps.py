@@ -26,6 +26,7 @@ import optax
 from flax import struct
 
 from gitjax import losses
+from gitjax import rngs
 from gitjax.data import transforms
 from gitjax.experiments.munit import steps as munit_steps
 from gitjax.models import conv4
@@ -69,12 +70,12 @@ class GitSpec:
 
 def train_key(seed):
   """Root of the per-step training keys (fold_in(step) below it)."""
-  return jax.random.fold_in(jax.random.key(seed), 0)
+  return rngs.jax_key(seed, 'classifier-train')
 
 
 def eval_key(seed):
   """Root of the evaluation keys (eKLD draws), apart from training's."""
-  return jax.random.fold_in(jax.random.key(seed), 1)
+  return rngs.jax_key(seed, 'classifier-eval')
 
 
 def build_model(arch, depth, num_classes, cosine_head, conv4_filters=64):

@@ -2,7 +2,10 @@
 
 Reads the finished stages of every instance (each a run folder with its
 own results.json / per_class.json) and summarises them per method as mean
-+- std over instances.
++- std over instances, and per pair of methods (each against CE+DRS, GIT
+methods against their twin without GIT) as paired differences over the
+instances. `comparisons(workdir)` recomputes the pairs of a finished study
+without training (also `python -m gitjax.compare --study WORKDIR`).
 """
 import glob
 import json
@@ -10,9 +13,12 @@ import math
 import os
 import shutil
 
+import ml_collections
 import numpy as np
 
+from gitjax import config_base
 from gitjax import invariance
+from gitjax import paired
 from gitjax import report
 from gitjax.experiments.git import layout
 from gitjax.experiments.munit import report as munit_report
@@ -74,7 +80,11 @@ def summarise(runs):
         tail.append(float(np.nanmean([values[c] for c in
                                       tail_classes(sizes)])))
         rho.append(results.get('ekld_spearman'))
+    git = instances[0]['results'].get('git')
     out[method] = {
+        # The MUNIT iteration that re-styled each instance's GIT batches.
+        'munit_step': ([(run['results']['git'] or {}).get('munit_step')
+                        for run in instances] if git else None),
         'balanced_accuracy': _stats(acc),
         'mean_ekld': _stats(ekld) if ekld else None,
         'tail_ekld': _stats(tail) if tail else None,
@@ -82,6 +92,68 @@ def summarise(runs):
         'train_images_per_s': _stats(speed),
     }
   return out
+
+
+# (metric, higher is better) of the paired comparisons.
+PAIRED_METRICS = (('balanced_accuracy', True), ('tail_ekld', False))
+BASELINE = 'ce_drs'
+
+
+def pairs(methods):
+  """(method, baseline) pairs: every method against CE+DRS, and every GIT
+  method against its twin without GIT; each pair once."""
+  out = []
+  for method in methods:
+    if BASELINE in methods and method != BASELINE:
+      out.append((method, BASELINE))
+    twin = method[:-len(config_base.GIT_SUFFIX)]
+    if config_base.method_parts(method)[3] and twin in methods and (
+        (method, twin) not in out):
+      out.append((method, twin))
+  return out
+
+
+def paired_comparisons(summary):
+  """[{'method', 'baseline', 'metric', **paired.paired_difference}] of the
+  per-instance values in `summarise`'s output."""
+  out = []
+  for method, baseline in pairs(list(summary)):
+    for metric, higher in PAIRED_METRICS:
+      a, b = summary[method][metric], summary[baseline][metric]
+      if a is None or b is None:
+        continue
+      out.append({'method': method, 'baseline': baseline, 'metric': metric,
+                  **paired.paired_difference(a['values'], b['values'],
+                                             higher)})
+  return out
+
+
+def comparisons(workdir):
+  """The paired comparisons of a finished study, from its stage folders
+  (no training)."""
+  config = ml_collections.ConfigDict(
+      _read(os.path.join(workdir, workdir_lib.CONFIG_FILE)))
+  return paired_comparisons(summarise(collect(config, workdir)))
+
+
+def paired_rows(comparisons_):
+  """Table rows of the paired comparisons (differences method - baseline)."""
+  rows = []
+  for c in comparisons_:
+    digits = 4 if c['metric'] == 'balanced_accuracy' else 3
+    ci = ('n/a' if c['ci95'] is None else
+          f'[{c["ci95"][0]:+.{digits}f}, {c["ci95"][1]:+.{digits}f}]')
+    rows.append([f'{c["method"]} - {c["baseline"]}', c['metric'],
+                 f'{c["mean"]:+.{digits}f}', ci,
+                 ' '.join(f'{d:+.{digits}f}' for d in c['differences']),
+                 f'{c["favour_method"]} / {c["favour_baseline"]}'
+                 + (f' ({c["ties"]} tied)' if c['ties'] else '')])
+  return rows
+
+
+PAIRED_HEADER = ('method - baseline', 'metric', 'mean difference',
+                 '95% interval (t)', 'per instance', 'instances favouring '
+                 'method / baseline')
 
 
 def _by_size(runs, key):
@@ -104,7 +176,7 @@ def _munit_section(config, workdir, figures):
   """MUNIT headline per instance and its figures copied into figures/."""
   if not layout.uses_git(config):
     return None
-  out = {'instances': [], 'figures': []}
+  out = {'instances': [], 'figures': [], 'labels_warning': None}
   for instance in range(config.num_instances):
     folder = layout.munit_folder(config, workdir, instance)
     path = os.path.join(folder, 'results.json')
@@ -116,6 +188,7 @@ def _munit_section(config, workdir, figures):
         'restyle_decoder': 'a'})
     if config.git.munit_workdir and instance:
       break  # one given MUNIT serves every instance
+  out.update(label_preservation(out['instances']))
   source = layout.munit_folder(config, workdir, 0)
   samples = sorted(glob.glob(os.path.join(source, 'figures', 'samples_*.png')))
   picks = ([('munit_samples.png', samples[-1])] if samples else []) + [
@@ -128,6 +201,31 @@ def _munit_section(config, workdir, figures):
       shutil.copyfile(path, os.path.join(figures, name))
     out['figures'].append(name)
   return out
+
+
+LABELS_WARN_POINTS = 10
+
+
+def label_preservation(instances):
+  """{'labels_kept', 'labels_real' (means over the MUNITs, None when not
+  measured), 'labels_warning' (one line when re-stylings keep labels more
+  than LABELS_WARN_POINTS below the probe on real images, else None)}."""
+  kept, real = [], []
+  for item in instances:
+    head = item['headline'] or {}
+    if head.get('label_preservation') is not None:
+      kept.append(head['label_preservation'])
+      real.append(head['probe_accuracy_real'])
+  if not kept:
+    return {'labels_kept': None, 'labels_real': None, 'labels_warning': None}
+  k, r = float(np.mean(kept)), float(np.mean(real))
+  warning = None
+  if (r - k) * 100 > LABELS_WARN_POINTS:
+    warning = (f'warning: the MUNIT keeps labels in {k:.1%} of its '
+               f're-stylings against {r:.1%} for the probe on real images '
+               f'({(r - k) * 100:.1f} points below): GIT trains on '
+               'mislabelled images')
+  return {'labels_kept': k, 'labels_real': r, 'labels_warning': warning}
 
 
 def write(config, workdir, stages):
@@ -146,6 +244,7 @@ def write(config, workdir, stages):
       'tail_classes_instance_0': tail_classes(sizes),
       'stages': stages,
       'munit': _munit_section(config, workdir, figures),
+      'paired': None,
       'command': workdir_lib.command_line(),
       'devices': first['results']['devices'],
       # {method: the method whose state at the switch it started from}
@@ -155,6 +254,7 @@ def write(config, workdir, stages):
           for method, instances in runs.items() for run in instances
           if run['results']['speed'].get('branched_from')},
   }
+  results['paired'] = paired_comparisons(results['methods'])
   title = (f'{results["data"]}, {results["transform"]}, '
            f'{config.num_instances} instance(s)')
   ekld = _by_size(runs, 'ekld')
@@ -178,8 +278,28 @@ def _pm(stats, digits=3, scale=1.0):
   return f'{mean:.{digits}f} ± {std:.{digits}f}'
 
 
+def _munit_cell(results, method):
+  """'iteration(s); labels kept / probe on real' of a GIT row, else ''."""
+  steps = results['methods'][method].get('munit_step')
+  if not steps:
+    return ''
+  unique = sorted({s for s in steps if s is not None})
+  cell = 'MUNIT iteration ' + '/'.join(str(s) for s in unique)
+  munit = results['munit'] or {}
+  if munit.get('labels_kept') is not None:
+    cell += (f'; labels kept {munit["labels_kept"]:.3f} (probe on real '
+             f'{munit["labels_real"]:.3f}')
+    measured = sorted({item['iterations'] for item in munit['instances']
+                       if item['iterations'] is not None})
+    if measured != unique:
+      cell += ', measured after ' + '/'.join(str(s) for s in measured)
+    cell += ')'
+  return cell
+
+
 def summary_lines(results):
-  """One printed line per method."""
+  """One printed line per method, then the paired differences and the
+  MUNIT's label warning."""
   lines = []
   for method, m in results['methods'].items():
     line = (f'{method}: balanced accuracy '
@@ -187,7 +307,14 @@ def summary_lines(results):
     if m['tail_ekld']:
       line += (f', eKLD all {_pm(m["mean_ekld"])}, smallest fifth '
                f'{_pm(m["tail_ekld"])}')
+    if _munit_cell(results, method):
+      line += f' [{_munit_cell(results, method)}]'
     lines.append(line)
+  for row in paired_rows(results['paired'] or []):
+    lines.append(f'paired {row[0]}, {row[1]}: {row[2]} (95% {row[3]}), '
+                 f'instances favouring method / baseline {row[5]}')
+  if results['munit'] and results['munit']['labels_warning']:
+    lines.append(results['munit']['labels_warning'])
   return '\n'.join(lines)
 
 
@@ -218,6 +345,9 @@ def _write_markdown(config, workdir, results, with_ekld):
     header += ['mean eKLD (all classes)', 'mean eKLD (smallest fifth)',
                'eKLD-size Spearman']
   header.append('train images/s')
+  with_munit = any(_munit_cell(results, m) for m in results['methods'])
+  if with_munit:
+    header.append('GIT: MUNIT')
   rows = []
   for method, m in results['methods'].items():
     row = [method, _pm(m['balanced_accuracy'], 4)]
@@ -225,8 +355,21 @@ def _write_markdown(config, workdir, results, with_ekld):
       row += [_pm(m['mean_ekld']), _pm(m['tail_ekld']),
               _pm(m['ekld_spearman'], 2)]
     row.append(_pm(m['train_images_per_s'], 0))
+    if with_munit:
+      row.append(_munit_cell(results, method))
     rows.append(row)
   lines += [report.markdown_table(header, rows), '']
+  if results['munit'] and results['munit']['labels_warning']:
+    lines += [f'**{results["munit"]["labels_warning"]}**', '']
+  if results['paired']:
+    lines += ['## Paired comparisons', '',
+              'Per instance (same data, seed and MUNIT), method minus '
+              'baseline; mean with a 95% interval from the t distribution '
+              '(n - 1 degrees of freedom; n/a for one instance). Balanced '
+              'accuracy: higher favours the method; eKLD of the smallest '
+              'fifth (tail_ekld): lower favours the method.', '',
+              report.markdown_table(PAIRED_HEADER,
+                                    paired_rows(results['paired'])), '']
   if with_ekld:
     lines += ['eKLD = KL(p(y|x) || p(y|T(x))) on clean test images x of the '
               'class (lower = more invariant); each point is the mean over '

@@ -18,16 +18,19 @@ classes, mean +- std over instances; eKLD against class size, every method
 in one figure; the MUNIT's samples and measurements; time per stage).
 
 Methods that train alike up to the DRS/DRW switch (CE, CE+DRS, CE+DRS+GIT:
-same loss, uniform sampling before it) train those steps once: the later
-ones start from the first one's state at the switch (config.share_prefix,
-classifier config.train.branch_from), which gives the same result as
-training them from step 0 in less time.
+same loss, uniform sampling and no GIT step before it) train those steps
+once: the later ones start from the first such method's state at the switch
+(config.share_prefix, classifier config.train.branch_from), which gives the
+same result as training them from step 0 in less time. A GIT method never
+gives its steps to others, and one whose GIT steps start before the switch
+(git.start_epoch) trains from step 0, saying why.
 
 A finished stage is never rerun (its folder holds done.json); a killed run
 resumes inside the stage it was in, from that stage's last checkpoint, and
 gives the result an uninterrupted run gives. Bad GIT input (a MUNIT folder
-that is missing, unfinished or of another image shape; a threshold K at or
-below the smallest class) is reported in one line before any training.
+that is missing, unfinished or of another image shape; a git.munit_step
+that is not saved; a threshold K at or below the smallest class) is
+reported in one line before any training.
 """
 import json
 import os
@@ -37,6 +40,7 @@ import ml_collections
 
 from gitjax import config as config_lib
 from gitjax import config_base
+from gitjax import errors
 from gitjax.data import build
 from gitjax.experiments.classifier import run as classifier
 from gitjax.experiments.dataset import run as dataset
@@ -76,19 +80,31 @@ def stage_config(config, kind, seed, method=None, munit_workdir='',
 
 def branch_sources(config, root, seed, data, munit_workdir):
   """{method: the sibling stage folder it starts from at the DRS/DRW switch}:
-  with config.share_prefix, every method that trains like an earlier one up
-  to the switch (same loss; ERM, DRS or DRW; no oracle) starts from the
-  first such method's state there instead of training those steps again."""
+  with config.share_prefix, every method that trains like an earlier method
+  without GIT up to the switch (same loss; ERM, DRS or DRW; no oracle; no
+  GIT step before the switch) starts from the first such method's state
+  there instead of training those steps again. A GIT method is never the
+  source; one that cannot branch says why in one line and trains from
+  step 0."""
   sources, firsts = {}, {}
   if not config.share_prefix:
     return sources
   for method in config.methods:
     plan = classifier.Plan(stage_config(config, 'classifier', seed, method,
                                         munit_workdir), data)
+    if plan.git_before_switch:
+      print(f'[git] {method} trains from step 0: its GIT steps start at '
+            f'epoch {plan.git_start_epoch}, before the switch at epoch '
+            f'{plan.switch_epoch} (git.start_epoch)', flush=True)
+      continue
     if not plan.shares_prefix(data):
       continue
     if plan.loss in firsts:
       sources[method] = os.path.join(root, firsts[plan.loss])
+    elif plan.git:
+      print(f'[git] {method} trains from step 0: no method without GIT of '
+            f'loss {plan.loss} comes before it in config.methods to share '
+            'the steps before the switch with', flush=True)
     else:
       firsts[plan.loss] = method
   return sources
@@ -125,10 +141,19 @@ def _run_stage(folder, config, runner, **kwargs):
 
 def _check_inputs(config, workdir, datasets):
   """One-line errors for bad GIT input, before any training."""
+  step = config.git.munit_step
+  if layout.uses_git(config) and not config.git.munit_workdir and step not in (
+      0, config.munit.iterations):
+    raise errors.ConfigError(
+        f'config.git.munit_step={step}: this study trains its MUNIT for '
+        f'munit.iterations={config.munit.iterations} and keeps only the last '
+        f'checkpoints; set munit.iterations={step} (the generator after '
+        f'{step} iterations does not depend on the run\'s length) or '
+        'git.munit_step=0')
   for instance, data in enumerate(datasets):
     folder = layout.munit_folder(config, workdir, instance)
     if config.git.munit_workdir:
-      munit.check_generator(folder, data.image_shape)
+      munit.check_generator(folder, data.image_shape, step)
     for method in config.methods:
       if config_base.method_parts(method)[3]:
         sub = stage_config(config, 'classifier',

@@ -35,8 +35,7 @@ from gitjax.runtime import progress as progress_lib
 from gitjax.runtime import resume
 from gitjax.runtime import workdir as workdir_lib
 
-# Purposes of the task streams (train uses 0, see steps.train_step).
-VAL, TEST = 1, 2
+VAL, TEST = 'val', 'test'  # task streams (steps.task_key)
 
 
 def load_splits(config):

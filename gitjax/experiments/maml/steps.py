@@ -43,6 +43,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gitjax import bilevel
+from gitjax import rngs
 from gitjax.data import episodes
 from gitjax.data import pipeline
 from gitjax.data import transforms
@@ -298,7 +299,7 @@ def meta_gradient(params, tasks, weights, *, statics, first_order=False):
 def init_state(statics, image_shape):
   """Fresh meta-parameters and outer optimiser state."""
   s = statics
-  rng_init = jax.random.fold_in(jax.random.key(s.seed), 0)
+  rng_init = rngs.jax_key(s.seed, 'maml-init')
   variables = s.model.init(rng_init, jnp.zeros((1,) + tuple(image_shape)),
                            train=False)
   fast, slow = split_params(variables['params'])
@@ -338,9 +339,9 @@ def shard_tasks(tasks, mesh):
 
 
 def task_key(seed, purpose, index):
-  """The key of batch `index` of a purpose (0 train, 1 val, 2 test, ...)."""
-  return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), purpose),
-                            index)
+  """The key of batch `index` of a purpose ('train', 'val', 'test',
+  'transfer', 'pretrain': the words 'maml-' + purpose of gitjax/rngs.py)."""
+  return rngs.jax_key(seed, f'maml-{purpose}', index)
 
 
 def step_gradient(state, tasks, weights, *, statics):
@@ -390,7 +391,7 @@ def train_step(state, pool, *, statics):
   shards them over the mesh and takes one outer step."""
   s = statics
   tasks = episodes.sample_tasks(
-      task_key(s.seed, 0, state.step), pool, s.meta_batch, s.ways, s.shots,
+      task_key(s.seed, 'train', state.step), pool, s.meta_batch, s.ways, s.shots,
       s.queries, s.spec, rotate=s.rotate_train)
   return meta_step(state, shard_tasks(tasks, s.mesh), statics=s)
 

@@ -32,13 +32,14 @@ import optax
 
 from gitjax import bilevel
 from gitjax import invariance
+from gitjax import rngs
 from gitjax.data import episodes
 from gitjax.data import pipeline
 from gitjax.experiments.maml import steps
 from gitjax.runtime import processes
 
-# Task-stream purposes of the study (maml.py uses 0..2).
-_TRANSFER, _PRETRAIN = 3, 4
+# Task-stream purposes of the study (maml.py uses 'train', 'val', 'test').
+_TRANSFER, _PRETRAIN = 'transfer', 'pretrain'
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'spec', 'tx',
@@ -66,8 +67,7 @@ def pretrain_classifier(config, statics, pool):
   meta-train classes, its head zeroed to N ways for fine-tuning."""
   m = config.maml
   model = dataclasses.replace(statics.model, num_classes=pool.shape[0])
-  params = model.init(jax.random.fold_in(jax.random.key(config.seed),
-                                         _PRETRAIN),
+  params = model.init(rngs.jax_key(config.seed, 'maml-pretrain-init'),
                       jnp.zeros((1,) + pool.shape[2:]), train=False)['params']
   tx = optax.adam(m.pretrain_lr)
   # Placed as the step's outputs will be, so the step compiles once.
@@ -83,7 +83,7 @@ def pretrain_classifier(config, statics, pool):
   # A fresh N-way head (Glorot, as a new model's): a zero head would leave
   # near-uniform predictions after a few steps, trivially 'invariant'.
   fresh = statics.model.init(
-      jax.random.fold_in(jax.random.key(config.seed), _PRETRAIN + 2),
+      rngs.jax_key(config.seed, 'maml-head-init'),
       jnp.zeros((1,) + pool.shape[2:]), train=False)['params']
   return dict(fast, head=fresh['head']), slow, float(loss)
 
@@ -166,7 +166,7 @@ def study(config, params, statics, pools, splits):
   pre_fast, pre_slow, pre_loss = pretrain_classifier(config, statics,
                                                      pools['train'])
   scratch = statics.model.init(
-      jax.random.fold_in(jax.random.key(config.seed), _PRETRAIN + 1),
+      rngs.jax_key(config.seed, 'maml-scratch-init'),
       jnp.zeros((1,) + pool.shape[2:]), train=False)['params']
   scratch_fast, scratch_slow = steps.split_params(scratch)
   arms = {

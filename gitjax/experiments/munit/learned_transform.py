@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gitjax import rngs
 from gitjax.data import pipeline
 from gitjax.data import transforms
 from gitjax.experiments.classifier import steps as classifier_steps
@@ -319,14 +320,16 @@ def train_probe(images, labels, spec, num_classes, mesh, *, steps,
   replicated = pipeline.replicated(mesh)
   # Jitted, with an 'rbg' key: ~5x faster than eager threefry init on CPU.
   state = jax.jit(classifier_steps.init_state, static_argnums=(0, 1, 2))(
-      model, tx, tuple(images.shape[1:]), jax.random.key(seed, impl='rbg'))
+      model, tx, tuple(images.shape[1:]),
+      rngs.jax_key(seed, 'probe-init', impl='rbg'))
   state = jax.device_put(state, replicated)
   step_fn = classifier_steps.jit_train_step(statics, replicated,
                                             pipeline.batch_sharding(mesh))
   loss_params = jax.device_put(
       {'class_weights': np.ones(num_classes, np.float32),
        'margins': np.zeros(num_classes, np.float32)}, replicated)
-  sampler = pipeline.UniformSampler(len(labels), batch_size, seed)
+  sampler = pipeline.UniformSampler(len(labels), batch_size, seed,
+                                    purpose='probe-order')
   arrays = {'image': images, 'label': labels}
   accuracies = []
   for step in range(steps):

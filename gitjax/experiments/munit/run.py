@@ -28,12 +28,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gitjax.experiments.munit import learned_transform
+from gitjax import rngs
 from gitjax.data import build
 from gitjax.data import pipeline
 from gitjax.data import sources
 from gitjax.errors import ConfigError
 from gitjax.errors import WorkdirError
+from gitjax.experiments.munit import learned_transform
 from gitjax.experiments.munit import report as munit_report
 from gitjax.experiments.munit import steps
 from gitjax.runtime import checkpoint as checkpoint_lib
@@ -69,7 +70,7 @@ def check_image_shape(statics, image_shape):
         f'divisible by {factor}, got {h}x{w}; lower munit.n_downsample')
   try:
     for model in (statics.generator(), statics.discriminator()):
-      jax.eval_shape(model.init, jax.random.key(0),
+      jax.eval_shape(model.init, steps.init_key(0),  # shapes only
                      jnp.zeros((1, h, w, c), jnp.float32))
   except ValueError as e:
     raise ConfigError(
@@ -81,11 +82,10 @@ class Draws:
   """The two domains: independent class-balanced draws, a function of step."""
 
   def __init__(self, labels, batch_size, seed, num_classes):
-    # Seeds 2s and 2s + 1: distinct per (seed, domain), for every seed.
-    self.a = pipeline.ClassBalancedSampler(labels, batch_size, 2 * seed,
-                                           num_classes)
-    self.b = pipeline.ClassBalancedSampler(labels, batch_size, 2 * seed + 1,
-                                           num_classes)
+    self.a = pipeline.ClassBalancedSampler(labels, batch_size, seed,
+                                           num_classes, purpose='munit-a')
+    self.b = pipeline.ClassBalancedSampler(labels, batch_size, seed,
+                                           num_classes, purpose='munit-b')
 
   def batch(self, images, step):
     """{'a': uint8 [B, H, W, C], 'b': ...} for iteration `step`."""
@@ -122,7 +122,7 @@ class Sampler:
     self.labels = [f'{data.class_names[c]} (n={data.class_sizes[c]})'
                    for c in classes]
     rng_styles, rng_interp = jax.random.split(
-        jax.random.fold_in(jax.random.key(config.seed), _PURPOSE_SAMPLES))
+        rngs.jax_key(config.seed, 'munit-samples'))
     self.styles = jax.random.normal(
         rng_styles, (config.munit.num_styles, statics.style_dim))
     self.rng_interp = rng_interp
@@ -161,7 +161,6 @@ class Sampler:
         self.labels)
 
 
-_PURPOSE_SAMPLES, _PURPOSE_EVAL = 1, 2
 
 
 def _mean_scalars(window):
@@ -245,7 +244,7 @@ def evaluate(config, data, statics, gen_params, mesh):
   m = config.munit
   restyle = make_restyler(statics, gen_params, m.restyle_decoder)
   rng_recovery, rng_labels = jax.random.split(
-      jax.random.fold_in(jax.random.key(config.seed), _PURPOSE_EVAL))
+      rngs.jax_key(config.seed, 'munit-eval'))
   idx = np.concatenate([np.flatnonzero(data.y_test == c)[
       :m.eval_images_per_class] for c in range(data.num_classes)])
   out = {'eval_images': int(len(idx))}
@@ -351,9 +350,33 @@ def load_generator(workdir, step=None):
   return statics, state.params['gen']
 
 
-def check_generator(workdir, image_shape):
+def generator_step(workdir, step=0):
+  """The iteration of the MUNIT checkpoint GIT re-styles with: `step`
+  (config.git.munit_step), or the run's last checkpoint when it is 0.
+  ConfigError (one line) when that checkpoint is not saved."""
+  checkpointer = checkpoint_lib.Checkpointer(
+      os.path.join(workdir, 'checkpoints'))
+  try:
+    saved = sorted(checkpointer.all_steps())
+  finally:
+    checkpointer.close()
+  if not saved:
+    raise ConfigError(f'git.munit_workdir={workdir!r} holds no checkpoint: '
+                      'finish that MUNIT run first')
+  if step == 0:
+    return saved[-1]
+  if step not in saved:
+    raise ConfigError(
+        f'git.munit_step={step}: {workdir}/checkpoints holds iterations '
+        f'{saved}, not {step}: give one of them (0 = the last)')
+  return step
+
+
+def check_generator(workdir, image_shape, step=0):
   """One-line errors for a MUNIT run GIT cannot use: missing, not a MUNIT
-  run, unfinished, or trained on another image shape or channel count.
+  run, unfinished, trained on another image shape or channel count, or
+  without a checkpoint at iteration `step` (config.git.munit_step; 0 = the
+  last).
 
   Returns the run's image shape.
   """
@@ -381,6 +404,7 @@ def check_generator(workdir, image_shape):
         f'git.munit_workdir={workdir!r} was trained on images of shape '
         f'{trained_shape}, but this data set has {tuple(image_shape)}: train '
         'a MUNIT on this data set')
+  generator_step(workdir, step)
   return trained_shape
 
 

@@ -33,6 +33,7 @@ from flax import struct
 
 from gitjax import bilevel
 from gitjax import losses
+from gitjax import rngs
 from gitjax.data import pipeline
 from gitjax.models import munit
 
@@ -144,7 +145,7 @@ def init_key(seed):
   runs on one device before the state is replicated, so rbg's dependence on
   sharding does not matter; the training step's keys stay threefry.
   """
-  return jax.random.key(seed, impl='rbg')
+  return rngs.jax_key(seed, 'munit-init', impl='rbg')
 
 
 @functools.lru_cache(maxsize=16)
@@ -334,7 +335,7 @@ def train_step(state, batch, *, statics):
   Returns:
     (new state, metrics dict of scalars).
   """
-  rng = jax.random.fold_in(jax.random.key(statics.seed), state.step)
+  rng = rngs.jax_key(statics.seed, 'munit-train', state.step)
   rng_flip, rng_style_dis, rng_style_gen = jax.random.split(rng, 3)
   images = _prepare(statics, batch, rng_flip)
   batch_size = images['a'].shape[0]

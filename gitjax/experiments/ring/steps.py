@@ -16,6 +16,7 @@ import optax
 from flax import struct
 
 from gitjax import bilevel
+from gitjax import rngs
 from gitjax import losses
 
 _GEN_LOSSES = {'nonsaturating': losses.nonsaturating_g,
@@ -106,7 +107,7 @@ def _cached_statics(ring_json, seed):
 
 def init_state(statics):
   """Fresh parameters and optimiser states of both players."""
-  rng_init = jax.random.split(jax.random.key(statics.seed))[0]
+  rng_init = rngs.jax_key(statics.seed, 'ring-init')
   rng_gen, rng_dis = jax.random.split(rng_init)
   gen = statics.gen.init(rng_gen, jnp.zeros((1, statics.latent_dim)))['params']
   dis = statics.dis.init(rng_dis, jnp.zeros((1, 2)))['params']
@@ -118,14 +119,14 @@ def init_state(statics):
 
 def eval_latents(statics, n):
   """The fixed z of every evaluation, so snapshots show the same points."""
-  rng_eval = jax.random.split(jax.random.key(statics.seed))[1]
+  rng_eval = rngs.jax_key(statics.seed, 'ring-eval')
   return jax.random.normal(rng_eval, (n, statics.latent_dim))
 
 
 def train_step(state, *, statics):
   """One iteration: a D step, then a G step through K unrolled D steps."""
   s = statics
-  rng = jax.random.fold_in(jax.random.key(s.seed), state.step)
+  rng = rngs.jax_key(s.seed, 'ring-train', state.step)
   rng_real_d, rng_z_d, rng_real_g, rng_z_g = jax.random.split(rng, 4)
   shape_z = (s.batch_size, s.latent_dim)
 

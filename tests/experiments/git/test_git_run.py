@@ -6,7 +6,6 @@ import shutil
 import sys
 
 import jax
-import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -73,8 +72,14 @@ def test_smoke_study_writes_the_report(study):
     assert 0 <= m['balanced_accuracy']['mean'] <= 1
     assert m['tail_ekld']['mean'] >= 0
   text = open(os.path.join(study, 'report.md')).read()
-  for method in ('ce_drs_git', 'oracle', 'Time per stage', 'seeds [0]'):
+  for method in ('ce_drs_git', 'oracle', 'Time per stage', 'seeds [0]',
+                 'MUNIT iteration 6'):
     assert method in text
+  # Which MUNIT iteration re-styled the GIT classifier's images.
+  stage = _read(os.path.join(study, 'instance_0', 'ce_drs_git',
+                             'results.json'))
+  assert stage['git']['munit_step'] == 6
+  assert results['methods']['ce_drs_git']['munit_step'] == [6]
   # GIT batches only from one epoch after the first lr drop (epoch 1 -> 2).
   records = [json.loads(l) for l in open(os.path.join(
       study, 'instance_0', 'ce_drs_git', 'metrics.jsonl'))]
@@ -159,6 +164,23 @@ def test_bad_munit_workdir_is_one_line_before_training(study, tmp_path):
   with pytest.raises(ConfigError, match='unfinished'):
     _run(config, workdir)
   assert not os.path.exists(workdir / 'instance_0')
+
+
+def test_munit_step_selects_a_saved_checkpoint_or_fails_before_training(
+    study, tmp_path):
+  finished = os.path.join(study, 'instance_0', 'munit')
+  shape = (28, 28, 1)
+  assert munit.generator_step(finished) == 6  # 0: the last
+  assert munit.generator_step(finished, 6) == 6
+  munit.check_generator(finished, shape, 6)
+  with pytest.raises(ConfigError, match=r'git.munit_step=3: .* \[6\]'):
+    munit.check_generator(finished, shape, 3)
+  for overrides in ({'git.munit_workdir': finished, 'git.munit_step': 3},
+                    {'git.munit_step': 5}):  # own MUNIT: 6 iterations
+    workdir = tmp_path / str(len(overrides))
+    with pytest.raises(ConfigError, match='git.munit_step'):
+      _run(_config(**overrides), workdir)
+    assert not os.path.exists(workdir / 'instance_0')
 
 
 def test_threshold_k_at_or_below_the_smallest_class_is_refused(tmp_path):
