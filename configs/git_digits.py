@@ -35,7 +35,7 @@ import munit_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gitjax import config_base  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-_TRANSFORMS = ('bg', 'dil')
+_TRANSFORMS = ('bg', 'dil', 'rot')
 
 
 def get_config(arg='bg'):

@@ -55,7 +55,10 @@ def get_config(arg='bg'):
   config.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')
   config.num_instances = 3
   config_base.mnist_k49(config.data, transform)
-  return k49_recipe(config, variant)
+  config = k49_recipe(config, variant)
+  if transform == 'rot':  # AdaIN cannot move pixels: a style that rotates
+    config.munit.warp = 'rotation'
+  return config
 
 
 def k49_recipe(config, variant=''):

@@ -66,6 +66,8 @@ def get_config(arg='bg'):
   m.probe_steps = 600
   m.probe_batch_size = 64
   m.probe_depth = 8
+  if transform == 'rot':  # AdaIN cannot move pixels: a style that rotates
+    m.warp = 'rotation'
   config.run.log_every = 50
   config.run.checkpoint_every = 250
   if variant == 'smoke':

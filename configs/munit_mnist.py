@@ -40,6 +40,8 @@ def get_config(arg='rot'):
   m.probe_steps = 1000
   m.probe_batch_size = 128
   m.probe_depth = 20
+  if config.data.transform == 'rot':  # AdaIN cannot move pixels
+    m.warp = 'rotation'
   config.run.log_every = 100
   config.run.checkpoint_every = 1000
   if variant == 'smoke':
