@@ -3,12 +3,16 @@ r"""Speed and memory of one MUNIT iteration and of re-styling (GIT sizes).
     python benchmarks/munit.py                 # all settings, K = 0 and 5
     python benchmarks/munit.py --iters 5 --unroll 0
     python benchmarks/munit.py --settings mnist
+    python benchmarks/munit.py --settings mnist,digits --unroll 0 \
+        --warp none,rotation             # what the style's warp costs
 
 Settings: MUNIT at the published sizes (two generators of 15.0M parameters
 and two 1-scale discriminators, LSGAN, Adam + coupled L2), the real jitted,
 sharded `train_step`, on 28x28x1 at batch 1 (GIT's K49 recipe) and on
 32x32x3 at batch 8 (CIFAR); for each, K = 0 (MUNIT) and K = 5 unrolled
-discriminator steps. Reported: compile time (lower().compile()), iterations
+discriminator steps; `digits` is configs/munit_digits.py's reduced MUNIT
+(width 16, one shared G and D, batch 8). `--warp` adds rows for
+`munit.warp` (gitjax/models/munit_warp.py). Reported: compile time (lower().compile()), iterations
 and translated images per second (timed after one warm-up iteration), peak
 host memory (maxrss) and peak device memory where the backend reports it,
 and generation speed (encode + decode with a random style) at batch 64.
@@ -24,14 +28,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SETTINGS = {
-    'mnist': ((28, 28, 1), 1),   # image shape, batch per domain
-    'cifar': ((32, 32, 3), 8),
+SETTINGS = {  # image shape, batch per domain, Statics that differ
+    'mnist': ((28, 28, 1), 1, {}),
+    'cifar': ((32, 32, 3), 8, {}),
+    'digits': ((28, 28, 1), 8, dict(dim=16, n_res=2, mlp_dim=64, dis_dim=16,
+                                    shared=True, lr=2e-4)),
 }
 GENERATION_BATCH = 64
 
 
-def measure(setting, unroll, iters):
+def measure(setting, unroll, iters, warp='none'):
   """One row: runs in a fresh process, returns a dict."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -39,10 +45,11 @@ def measure(setting, unroll, iters):
   from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top
   from gitjax.experiments.munit import steps  # pylint: disable=g-import-not-at-top
 
-  shape, batch_size = SETTINGS[setting]
+  shape, batch_size, sizes = SETTINGS[setting]
   mesh = pipeline.make_mesh()
   batch_size = max(batch_size, jax.device_count())
-  statics = steps.Statics(image_channels=shape[-1], unroll_steps=unroll)
+  statics = steps.Statics(image_channels=shape[-1], unroll_steps=unroll,
+                          warp=warp, **sizes)
   start = time.perf_counter()
   state = jax.device_put(steps.init_state(statics, shape, steps.init_key(0)),
                          pipeline.replicated(mesh))
@@ -57,6 +64,7 @@ def measure(setting, unroll, iters):
   seconds, state = common.time_steps(compiled, state, (batch,), iters,
                                      warmup=1)
   row = {'setting': setting, 'batch': batch_size, 'unroll': unroll,
+         'warp': warp, 'nets': len(statics.nets),
          'init_s': init_s, 'compile_s': compile_s,
          'iterations_per_s': 1.0 / seconds,
          'images_per_s': batch_size * len(statics.directions) / seconds}
@@ -87,39 +95,44 @@ def main():
                       help='timed iterations per row (after 1 warm-up)')
   parser.add_argument('--settings', default='mnist,cifar')
   parser.add_argument('--unroll', default='0,5', help='values of K')
+  parser.add_argument('--warp', default='none',
+                      help="values of munit.warp, e.g. none,rotation")
   parser.add_argument('--one', default='', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.one:  # child process: one row as JSON on the last line
-    setting, unroll = args.one.split(':')
-    print(json.dumps(measure(setting, int(unroll), args.iters)))
+    setting, unroll, warp = args.one.split(':')
+    print(json.dumps(measure(setting, int(unroll), args.iters, warp)))
     return
   rows = []
   for setting in args.settings.split(','):
     for unroll in args.unroll.split(','):
-      result = subprocess.run(
-          [sys.executable, os.path.abspath(__file__), '--iters',
-           str(args.iters), '--one', f'{setting}:{unroll}'],
-          capture_output=True, text=True, check=False)
-      if result.returncode:
-        print(result.stderr[-2000:], file=sys.stderr)
-        raise SystemExit(f'{setting} K={unroll} failed')
-      row = json.loads(result.stdout.strip().splitlines()[-1])
-      print(f'{setting} K={unroll}: {row["iterations_per_s"]:.3f} it/s, '
-            f'compile {row["compile_s"]:.1f} s', flush=True)
-      rows.append(row)
+      for warp in args.warp.split(','):
+        result = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), '--iters',
+             str(args.iters), '--one', f'{setting}:{unroll}:{warp}'],
+            capture_output=True, text=True, check=False)
+        if result.returncode:
+          print(result.stderr[-2000:], file=sys.stderr)
+          raise SystemExit(f'{setting} K={unroll} warp={warp} failed')
+        row = json.loads(result.stdout.strip().splitlines()[-1])
+        print(f'{setting} K={unroll} warp={warp}: '
+              f'{row["iterations_per_s"]:.3f} it/s, '
+              f'compile {row["compile_s"]:.1f} s', flush=True)
+        rows.append(row)
   shape = {s: 'x'.join(map(str, SETTINGS[s][0])) for s in SETTINGS}
-  table = [(f'{shape[r["setting"]]}, batch {r["batch"]}', r['unroll'],
+  table = [(f'{r["setting"]} {shape[r["setting"]]}, batch {r["batch"]}, '
+            f'{r["nets"]} G + {r["nets"]} D', r['warp'], r['unroll'],
             _fmt(r['compile_s'], 1), _fmt(r['iterations_per_s'], 3),
             _fmt(r['images_per_s'], 2),
             _fmt(r.get('generation_images_per_s'), 1),
             _fmt(r['host_peak_mib'], 0), _fmt(r['device_peak_mib'], 0))
            for r in rows]
-  print(f'\nMUNIT (GIT sizes, two G + two D) on {rows[0]["machine"]}; '
+  print(f'\nMUNIT on {rows[0]["machine"]}; '
         f'{args.iters} timed iterations after 1 warm-up\n')
-  print('| setting | K | compile s | iterations/s | translated images/s | '
+  print('| setting | warp | K | compile s | iterations/s | translated images/s | '
         f'generation images/s (batch {GENERATION_BATCH}) | host peak MiB | '
         'device peak MiB |')
-  print('|---|---|---|---|---|---|---|---|')
+  print('|---|---|---|---|---|---|---|---|---|')
   for row in table:
     print('| ' + ' | '.join(str(c) for c in row) + ' |')
 

@@ -4,9 +4,10 @@ r"""The whole GIT study on embedded data: the README's main command.
     python launch.py --config configs/git_digits.py:dil --workdir runs/git_dil
     python launch.py --config configs/git_digits.py:bg,smoke --workdir /tmp/s
 
-Argument: TRANSFORM[,smoke], TRANSFORM one of bg (default) or dil, the two
-transformations GIT's MUNIT learns (its style code does not learn rotation;
-see configs/munit_digits.py). On scikit-learn's 8x8 digits (upsampled to
+Argument: TRANSFORM[,smoke], TRANSFORM one of bg (default), dil or rot (rot
+trains the MUNIT whose style also rotates the image, munit.warp='rotation';
+GIT's own AdaIN-only MUNIT does not learn rotation, see
+configs/munit_digits.py; --config.munit.warp=none gives that one). On scikit-learn's 8x8 digits (upsampled to
 28x28, no download) with a Zipf tail of 351 images (120 ... 12 per class),
 transformed once per stored image: MUNIT (reduced sizes, one shared G and D,
 1,000 iterations) learns the transformation, then ResNet-20 classifiers
@@ -35,7 +36,7 @@ import munit_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gitjax import config_base  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-_TRANSFORMS = ('bg', 'dil')
+_TRANSFORMS = ('bg', 'dil', 'rot')
 
 
 def get_config(arg='bg'):

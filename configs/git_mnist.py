@@ -17,7 +17,9 @@ test images x 100 transformations). The report gives balanced accuracy and
 the mean eKLD of the smallest fifth of the classes, mean +- std over the
 instances; the paper's claim is that CE+DRS+GIT lowers the tail eKLD and
 raises balanced accuracy over CE+DRS on BG and DIL. GIT's code has no MUNIT
-for rot (its style code does not learn rotation: configs/munit_mnist.py).
+for rot (its AdaIN style code does not learn rotation: configs/munit_mnist.py);
+here rot trains the MUNIT whose style also rotates the image
+(munit.warp='rotation'; --config.munit.warp=none gives GIT's).
 
 Run time: on a 2-core CPU each MUNIT takes about 2.2 h and each classifier
 about 30 min (CE+DRS and CE+DRS+GIT start from CE's state at the switch,
@@ -55,7 +57,10 @@ def get_config(arg='bg'):
   config.methods = ('ce', 'ce_drs', 'ce_drs_git', 'oracle')
   config.num_instances = 3
   config_base.mnist_k49(config.data, transform)
-  return k49_recipe(config, variant)
+  config = k49_recipe(config, variant)
+  if transform == 'rot':  # AdaIN cannot move pixels: a style that rotates
+    config.munit.warp = 'rotation'
+  return config
 
 
 def k49_recipe(config, variant=''):

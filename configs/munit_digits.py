@@ -22,11 +22,15 @@ dil: 3.68 it/s (CPU shared with another run). The style changes stroke
 thickness and texture, but recovered morphologies are mostly the identity
 (frequencies 0.73, 0.20, 0.01, 0.07, 0.00 for identity, erode 2, dilate
 2/3/4; TV 0.529 vs 0.014); labels 0.879 (0.987).
-rot: 7.0 it/s. The re-stylings keep the digit (0.878 vs 0.970) but do NOT
-rotate it: recovered angles are a point mass at 0 (TV 0.959 vs 0.044). AdaIN
-styles set per-channel statistics, so a spatial transformation such as
-rotation stays in the content code; GIT's own code trains MUNITs only for
-BG and DIL.
+rot: the style also rotates the image (munit.warp='rotation', see
+gitjax/models/munit_warp.py): recovered angles are uniform, TV 0.054 vs
+0.044 for true rotations, but the labels are not kept (0.468 vs 0.960 on
+real images): late in training the decoded digits smear (README, Results).
+With --config.munit.warp=none (GIT's AdaIN-only MUNIT), 7.0 it/s: the
+re-stylings keep the digit (0.872 vs 0.960) but do NOT rotate it: recovered
+angles are a point mass at 0 (TV 0.959 vs 0.044). AdaIN styles set
+per-channel statistics, so a spatial transformation such as rotation stays
+in the content code; GIT's own code trains MUNITs only for BG and DIL.
 
 Sizes that differ from GIT's MUNIT (so that it trains in minutes on 2 CPU
 cores): generator width 16 instead of 64, 2 residual blocks instead of 4,
@@ -66,6 +70,8 @@ def get_config(arg='bg'):
   m.probe_steps = 600
   m.probe_batch_size = 64
   m.probe_depth = 8
+  if transform == 'rot':  # AdaIN cannot move pixels: a style that rotates
+    m.warp = 'rotation'
   config.run.log_every = 50
   config.run.checkpoint_every = 250
   if variant == 'smoke':

@@ -17,11 +17,14 @@ styles and label preservation with an oracle ResNet-20 probe (1,000 steps).
 Without the .npz it reads TFDS 'mnist' (needs a prepared TFDS data_dir, or
 --config.data.download=True with internet).
 
-Measured (seed 0, 2-core CPU, the first command): 1.29 iterations/s,
-6,284 s training, 1,426 s evaluation. The styles change stroke thickness
-and texture but do not rotate: rotation recovery TV 0.944 (true rotations
-0.038), labels kept 0.900 (probe on real rotated images 0.972). Use an
-accelerator for bg/dil.
+rot uses the style that also rotates the image (munit.warp='rotation',
+gitjax/models/munit_warp.py; not measured at these sizes yet, see
+configs/munit_digits.py:rot for the reduced sizes).
+Measured with --config.munit.warp=none (GIT's AdaIN-only MUNIT; seed 0,
+2-core CPU, the first command): 1.29 iterations/s, 6,284 s training, 1,426 s
+evaluation. The styles change stroke thickness and texture but do not
+rotate: rotation recovery TV 0.944 (true rotations 0.038), labels kept 0.900
+(probe on real rotated images 0.972). Use an accelerator for bg/dil.
 """
 from gitjax import config_base
 
@@ -40,6 +43,8 @@ def get_config(arg='rot'):
   m.probe_steps = 1000
   m.probe_batch_size = 128
   m.probe_depth = 20
+  if config.data.transform == 'rot':  # AdaIN cannot move pixels
+    m.warp = 'rotation'
   config.run.log_every = 100
   config.run.checkpoint_every = 1000
   if variant == 'smoke':

@@ -82,6 +82,8 @@ def validate(config, num_devices=None):
       raise ConfigError(f'config.{key}={value!r} is not allowed: '
                         f'use {allowed}')
   config_rules.check_data(config.data)
+  if _has(config, 'munit'):
+    config_rules.check_munit(config.munit)
   if config.experiment == 'classifier':
     config_rules.check_classifier(config, config.method)
   if config.experiment == 'git':

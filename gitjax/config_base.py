@@ -234,6 +234,7 @@ def munit():
   m.n_style_downsample = 4   # generator: stride-2 convs of the style encoder
   m.mlp_dim = 256            # generator: hidden width of the style -> AdaIN MLP
   m.n_mlp = 3                # generator: dense layers of that MLP
+  m.warp = 'none'            # generator: 'none' (MUNIT), 'rotation' or 'affine': leading style entries also warp the image
   m.dis_dim = 64             # discriminator: width of the first conv
   m.dis_layers = 4           # discriminator: stride-2 convs per scale
   m.n_scales = 1             # discriminator scales (GIT 1, MUNIT 3)

@@ -9,6 +9,7 @@ checks.
 from gitjax import config_base
 from gitjax import config_maml
 from gitjax.errors import ConfigError
+from gitjax.models import munit_warp
 
 
 def _positive(v):
@@ -195,6 +196,8 @@ MUNIT = (
     ('munit.n_style_downsample', _at_least_one, 'an integer >= 1'),
     ('munit.mlp_dim', _at_least_one, 'an integer >= 1'),
     ('munit.n_mlp', lambda v: v >= 2, 'an integer >= 2'),
+    ('munit.warp', lambda v: v in munit_warp.WARPS,
+     "one of 'none', 'rotation', 'affine'"),
     ('munit.dis_dim', _at_least_one, 'an integer >= 1'),
     ('munit.dis_layers', _at_least_one, 'an integer >= 1'),
     ('munit.n_scales', _at_least_one, 'an integer >= 1'),
@@ -228,6 +231,15 @@ MUNIT = (
     ('munit.probe_depth', lambda v: v >= 8 and (v - 2) % 6 == 0,
      'a ResNet depth 6n+2 (8, 14, 20, ...)'),
 )
+
+
+def check_munit(m):
+  pose = munit_warp.pose_dims(m.warp)
+  if pose >= m.style_dim:
+    raise ConfigError(
+        f'config.munit.warp={m.warp!r} reads the first {pose} style entries '
+        f'as the pose, so munit.style_dim={m.style_dim} leaves no appearance '
+        f'entries: set munit.style_dim >= {pose + 1}')
 
 
 # --- config.ring (config_base.ring), owned by the unrolled-GAN demo.

@@ -35,6 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gitjax.models import munit_warp
 from gitjax.models.munit_layers import (Initializer, MunitLayerNorm,
                                         ReflectConv, ResBlock, downsample_avg,
                                         gaussian_002, instance_norm,
@@ -247,6 +248,10 @@ class Generator(nn.Module):
     mlp_dim: hidden width of the MLP.
     n_mlp: dense layers of the MLP.
     kernel_init: conv / dense weight initialiser (MUNIT 'kaiming').
+    warp: 'none' (MUNIT), or 'rotation' / 'affine': the leading style
+      entries are also a pose that warps the decoder's output, and the
+      content encoder sees the image warped back from its own pose (see
+      `munit_warp`; no extra parameters).
   """
   image_channels: int
   dim: int = 64
@@ -257,6 +262,7 @@ class Generator(nn.Module):
   mlp_dim: int = 256
   n_mlp: int = 3
   kernel_init: Initializer = kaiming_normal
+  warp: str = 'none'
 
   @property
   def content_dim(self) -> int:
@@ -264,6 +270,10 @@ class Generator(nn.Module):
     return self.dim * 2**self.n_downsample
 
   def setup(self):
+    if munit_warp.pose_dims(self.warp) >= self.style_dim:
+      raise ValueError(
+          f'warp {self.warp!r} reads {munit_warp.pose_dims(self.warp)} style '
+          f'entries as its pose; style_dim={self.style_dim} is too short')
     self.style_encoder = StyleEncoder(
         dim=self.dim, n_downsample=self.n_style_downsample,
         style_dim=self.style_dim, kernel_init=self.kernel_init)
@@ -290,6 +300,8 @@ class Generator(nn.Module):
     """
     # Same call order as the original (style first); irrelevant to the maths.
     style = self.style_encoder(x)
+    if self.warp != 'none':
+      x = munit_warp.to_canonical(x, style, self.warp)
     content = self.content_encoder(x)
     return content, style
 
@@ -304,7 +316,10 @@ class Generator(nn.Module):
       Images [B, h 2^n_downsample, w 2^n_downsample, image_channels] in
       [-1, 1].
     """
-    return self.decoder(content, self.mlp(style))
+    image = self.decoder(content, self.mlp(style))
+    if self.warp != 'none':
+      image = munit_warp.to_pose(image, style, self.warp)
+    return image
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """Reconstructs images from their own content and style codes."""

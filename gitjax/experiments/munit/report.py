@@ -139,7 +139,7 @@ def write(config, workdir, data, statics, evaluation, speed, params=None):
       'iterations': m.iterations, 'batch_size': m.batch_size,
       'shared': m.shared, 'unroll_steps': m.unroll_steps,
       'restyle_decoder': m.restyle_decoder,
-      'gan_type': m.gan_type, 'speed': speed,
+      'gan_type': m.gan_type, 'warp': m.warp, 'speed': speed,
       'devices': f'{jax.device_count()} x {jax.devices()[0].device_kind}',
       'command': workdir_lib.command_line(),
       'final_metrics': records[-1] if records else None,
@@ -256,6 +256,7 @@ def _write_markdown(workdir, results):
       f'Command: `{results["command"]}`', '',
       f'- {results["iterations"]} iterations at batch {results["batch_size"]}'
       f' per domain, {results["gan_type"]}, shared={results["shared"]}, '
+      f'warp={results.get("warp", "none")}, '
       f'unrolled D steps K={results["unroll_steps"]}, seed {results["seed"]},'
       f' on {results["devices"]}',
       f'- re-stylings (figures and measurements): content of net a decoded '

@@ -37,6 +37,7 @@ from gitjax.errors import WorkdirError
 from gitjax.experiments.munit import learned_transform
 from gitjax.experiments.munit import report as munit_report
 from gitjax.experiments.munit import steps
+from gitjax.models import munit_warp
 from gitjax.runtime import checkpoint as checkpoint_lib
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib
@@ -50,12 +51,15 @@ _STATICS_KEYS = ('dim', 'style_dim', 'n_downsample', 'n_res',
                  'weight_decay', 'lr_step', 'lr_gamma', 'gan_w', 'recon_x_w',
                  'recon_s_w', 'recon_c_w', 'recon_cyc_w', 'gan_type', 'shared',
                  'flip', 'unroll_steps', 'unroll_eps_root',
-                 'unroll_checkpoint')
+                 'unroll_checkpoint', 'warp')
 
 
 def make_statics(munit_config, image_channels, seed):
   """Statics of the step from the `munit` config section (or its dict)."""
-  values = {k: munit_config[k] for k in _STATICS_KEYS}
+  # A run folder written before munit.warp existed holds a 'none' run
+  # (the Statics default).
+  values = {k: munit_config[k] for k in _STATICS_KEYS
+            if k != 'warp' or 'warp' in munit_config}
   return steps.Statics(image_channels=int(image_channels), seed=int(seed),
                        **values)
 
@@ -63,6 +67,11 @@ def make_statics(munit_config, image_channels, seed):
 def check_image_shape(statics, image_shape):
   """One-line ConfigError when the networks cannot take these images."""
   h, w, c = image_shape
+  if statics.warp != 'none' and min(h, w) < munit_warp.MIN_SIDE:
+    raise ConfigError(
+        f'munit.warp={statics.warp!r} needs images of at least '
+        f'{munit_warp.MIN_SIDE}x{munit_warp.MIN_SIDE} pixels for its '
+        f'sampling grid, got {h}x{w}; use munit.warp=none')
   factor = 2**statics.n_downsample
   if h % factor or w % factor:
     raise ConfigError(

@@ -87,6 +87,7 @@ class Statics:
   unroll_steps: int = 0
   unroll_eps_root: float = 1e-8
   unroll_checkpoint: bool = True
+  warp: str = 'none'             # 'none', 'rotation', 'affine' (munit_warp)
   seed: int = 0
 
   @property
@@ -108,7 +109,7 @@ class Statics:
         image_channels=self.image_channels, dim=self.dim,
         style_dim=self.style_dim, n_downsample=self.n_downsample,
         n_res=self.n_res, n_style_downsample=self.n_style_downsample,
-        mlp_dim=self.mlp_dim, n_mlp=self.n_mlp)
+        mlp_dim=self.mlp_dim, n_mlp=self.n_mlp, warp=self.warp)
 
   def discriminator(self):
     return munit.Discriminator(dim=self.dis_dim, n_layers=self.dis_layers,
