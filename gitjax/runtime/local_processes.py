@@ -59,14 +59,18 @@ def start(command, processes, devices, log_dir=None, env=None):
   return procs
 
 
-def wait(procs, timeout=None):
-  """Waits for all; once one fails (or the timeout passes), kills the rest.
-  Returns their exit codes."""
+def wait(procs, timeout=None, grace_s=20.0):
+  """Waits for all; once one fails, the rest get `grace_s` seconds to end by
+  themselves (a config error stops every process with exit 2, and process 0
+  prints it), then they are killed; so are all after `timeout`. Returns
+  their exit codes."""
   deadline = None if timeout is None else time.time() + timeout
+  kill_at = None
   while any(p.poll() is None for p in procs):
-    failed = any(p.poll() not in (None, 0) for p in procs)
+    if kill_at is None and any(p.poll() not in (None, 0) for p in procs):
+      kill_at = time.time() + grace_s
     late = deadline is not None and time.time() > deadline
-    if failed or late:
+    if late or (kill_at is not None and time.time() > kill_at):
       for p in procs:
         if p.poll() is None:
           p.send_signal(signal.SIGKILL)

@@ -109,8 +109,14 @@ def _params(workdir):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   directory = os.path.join(workdir, 'checkpoints')
   step = max(int(s) for s in os.listdir(directory) if s.isdigit())
-  tree = ocp.PyTreeCheckpointer().restore(
-      os.path.join(directory, str(step), 'state'))
+  path = os.path.join(directory, str(step), 'state')
+  checkpointer = ocp.PyTreeCheckpointer()
+  # Saved from other devices (2 processes): restore every leaf as numpy.
+  meta = checkpointer.metadata(path)
+  meta = getattr(meta, 'item_metadata', meta)
+  meta = getattr(meta, 'tree', meta)
+  tree = checkpointer.restore(path, restore_args=jax.tree.map(
+      lambda _: ocp.RestoreArgs(restore_type=np.ndarray), meta))
   return step, jax.tree.map(np.asarray, tree['params'])
 
 

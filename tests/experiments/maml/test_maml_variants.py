@@ -159,10 +159,10 @@ def test_running_bn_keeps_per_step_statistics_and_evaluates_with_them():
   huge = {k: {'mean': v['mean'], 'var': v['var'] * 0 + 1e12}
           for k, v in huge.items()}
   pool = jax.device_put(POOL, pipeline.replicated(statics.mesh))
-  accs = steps.evaluate(new.params, pool, statics=statics, purpose=1,
+  accs = steps.evaluate(new.params, pool, statics=statics, purpose='val',
                         num_tasks=8, num_steps=1, chunk=8, batch_stats=huge)
   np.testing.assert_allclose(accs, 1.0 / statics.ways)
-  real = steps.evaluate(new.params, pool, statics=statics, purpose=1,
-                        num_tasks=8, num_steps=1, chunk=8,
-                        batch_stats=new.batch_stats)
-  assert not np.allclose(real, 1.0 / statics.ways)
+  # (No guard that the real statistics give more than chance: this 2-filter
+  # net after one meta-step may predict one class for every query, which is
+  # exactly 1/N too. That evaluation reads the running values at all is
+  # pinned above: statistics equal to a batch's own give its logits.)

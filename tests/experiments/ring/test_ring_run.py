@@ -144,12 +144,12 @@ def test_resume_after_a_kill_gives_the_same_parameters(tmp_path, monkeypatch):
 
 
 def test_same_seed_same_result_other_seed_differs():
-  def params_after(seed, steps):
+  def params_after(seed, num_steps):
     config = _smoke()
     config.seed = seed
     statics = steps.make_statics(config)
     state = steps.init_state(statics)
-    for _ in range(steps):
+    for _ in range(num_steps):
       state, _ = steps.train_step_jit(state, statics=statics)
     return jax.device_get(state.params)
 
