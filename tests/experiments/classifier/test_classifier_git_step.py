@@ -190,3 +190,28 @@ def test_plan_switches_git_on_one_epoch_after_the_first_drop():
   plain.method = 'ce_drs'
   plain.data.n_max = 40
   assert not classifier.Plan(plain, data).git
+
+
+def test_threshold_mode_keeps_re_stylings_at_the_formulas_rates(setup):
+  # Keep probabilities strictly between 0 and 1, as the formula gives them
+  # for classes between n_min and K; the observed share of re-styled
+  # positions per class must match them. 400 keys x 2 positions per class
+  # = 800 Bernoulli draws each: the binomial std is at most 0.018, so the
+  # 0.07 tolerance is about 4 std (seeded: the test is deterministic).
+  gen_params, batch = setup
+  statics = _statics('threshold')
+  sizes, k = np.array([40, 30, 20, 10]), 50
+  keep = steps.git_keep_probabilities(sizes, 'threshold', k)
+  np.testing.assert_allclose(keep, [0.25, 0.5, 0.75, 1.0])
+  keep[3] = 0.9  # the smallest class too, strictly below 1
+  params = {'gen': gen_params, 'keep_prob': jnp.asarray(keep)}
+  keys = jax.random.split(jax.random.key(7), 400)
+  xs, _, _ = jax.jit(jax.vmap(
+      lambda r: steps.git_images(statics, batch, params, r)))(keys)
+  real = steps.normalize(batch['image'], statics.mean, statics.std)
+  tail = xs[:, B // 2:]                                  # [keys, B // 2, ...]
+  diff = np.abs(np.asarray(tail) - np.asarray(real[B // 2:])[None])
+  replaced = diff.reshape(len(keys), B // 2, -1).max(-1) > 1e-4  # [keys, B//2]
+  for c in range(4):
+    at_c = batch['source_label'] == c
+    assert abs(replaced[:, at_c].mean() - keep[c]) < 0.07, (c, keep[c])
