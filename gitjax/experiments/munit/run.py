@@ -342,7 +342,7 @@ def load_generator(workdir, step=None):
     raise WorkdirError(f'{workdir} holds a {config.get("experiment")!r} run, '
                        'not a MUNIT run')
   statics = make_statics(config['munit'], image_shape[-1], config['seed'])
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   abstract = jax.eval_shape(lambda: steps.init_state(
       statics, image_shape, steps.init_key(0)))
   abstract = jax.tree.map(
