@@ -18,12 +18,14 @@ images x 50 transformations per class). report.md has the table (balanced
 accuracy, mean eKLD over all classes and over the two smallest classes) and
 figures/ekld_vs_size.png.
 
-Measured (seed 0, bg, idle 2-core CPU, fresh virtualenv): 9 min 37 s and
-10 min 24 s with the install on two days, 9 min 6 s without (MUNIT
-148-195 s, CE and Oracle 95-125 s each at 250-280 images/s, CE+DRS and
-CE+DRS+GIT 59-74 s each: they start from CE's state at the switch).
-Balanced accuracy / mean eKLD of the two smallest classes: CE 0.935 / 0.058,
-CE+DRS 0.879 / 0.065, CE+DRS+GIT 0.896 / 0.053, Oracle 0.925 / 0.020.
+Measured (2026-12-02, seed 0, bg, as instance 0 of
+`--config.num_instances=3`, independent random streams; 2-core CPU shared
+with other jobs, so 20-35 min instead of about 10 on an idle one):
+balanced accuracy / mean eKLD of the two smallest classes: CE 0.950 / 0.079,
+CE+DRS 0.912 / 0.074, CE+DRS+GIT 0.906 / 0.078, Oracle 0.948 / 0.027.
+Over 3 instances, CE+DRS+GIT minus CE+DRS (paired): balanced accuracy
+-0.0019 [-0.0146, +0.0107], tail eKLD -0.004 [-0.021, +0.014]: no effect
+detected on this 10x tail (README, Results).
 The smoke variant runs in about a minute.
 """
 import os

@@ -176,7 +176,9 @@ def load_git(config, data, plan, mesh):
                 for net in munit_steps.restyle_nets(gen_statics, decoder)}
   spec = steps.GitSpec(mode=config.git.mode, generator=gen_statics,
                        decoder=decoder, source_flip=config.train.crop_flip)
-  params = {'gen': gen_params, 'keep_prob': plan.git_keep_prob}
+  # Through the host: a process-local array cannot be placed on a mesh that
+  # spans other processes' devices; the same numpy value on every process can.
+  params = {'gen': jax.device_get(gen_params), 'keep_prob': plan.git_keep_prob}
   return spec, jax.device_put(params, pipeline.replicated(mesh))
 
 
