@@ -5,6 +5,7 @@ inside functions: a lazy import is still a dependency, and a cycle through
 one is still a cycle.
 """
 import ast
+import functools
 import pathlib
 
 import pytest
@@ -24,6 +25,7 @@ def _module_name(path):
   return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
 
 
+@functools.lru_cache(maxsize=1)  # parsed once for all the tests below
 def _modules():
   return {_module_name(p): p for p in _ROOT.rglob('*.py')}
 
@@ -43,6 +45,7 @@ def _imports(path, modules):
   return found
 
 
+@functools.lru_cache(maxsize=1)
 def _graph():
   modules = _modules()
   return {name: _imports(path, modules) for name, path in modules.items()}
