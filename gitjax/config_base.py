@@ -365,6 +365,9 @@ def maml():
   m.bn_epsilon = 1e-3        # BN epsilon (cbfinn/maml: 1e-3, tf.contrib.layers.batch_norm)
   m.head_init = 'normal'     # head kernel init: 'normal' (N(0, 1), cbfinn/maml Omniglot) or 'glorot'
   m.checkpoint_inner = True  # rematerialise inner steps (less memory, ~20% more time)
+  m.task_layout = 'vmap'     # meta-step over tasks: 'vmap' or 'unrolled' (Python loop in the jit, inner steps unrolled; maml/layouts.py)
+  m.task_chunk = 1           # task_layout='unrolled': tasks per chunk (1 = no vmap: plain convolutions)
+  m.conv_impl = 'im2col'     # meta-training convs: 'im2col' (patches @ kernel, fast vmapped) or 'lax' (lax.conv)
   m.outer_lr = 1e-3          # outer Adam learning rate
   m.clip_norm = 0.0          # clip the meta-gradient's global norm (0 = off)
   m.filters = 64             # Conv-4 width (64 Omniglot, 32 miniImageNet)

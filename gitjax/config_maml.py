@@ -10,6 +10,8 @@ from gitjax.errors import ConfigError
 VARIANTS = ('maml', 'maml++', 'anil')   # = maml/variants.py VARIANTS
 BN_MODES = ('transductive', 'running')  # = maml/variants.py BN_MODES
 SPLITS = ('train', 'val', 'test')
+TASK_LAYOUTS = ('vmap', 'unrolled')  # = maml/layouts.py TASK_LAYOUTS
+CONV_IMPLS = ('im2col', 'lax')       # = maml/layouts.py CONV_IMPLS
 
 # (key, ok(value), what is allowed), as gitjax.config's rules.
 RULES = (
@@ -24,6 +26,10 @@ RULES = (
     ('msl_epochs', lambda v: v >= 1, 'an integer >= 1'),
     ('first_order_epochs', lambda v: v >= 0, 'an integer >= 0 (0 = off)'),
     ('min_outer_lr', lambda v: v > 0, 'a number > 0'),
+    ('task_layout', lambda v: v in TASK_LAYOUTS, f'one of {TASK_LAYOUTS}'),
+    ('task_chunk', lambda v: isinstance(v, int) and v >= 1,
+     'an integer >= 1'),
+    ('conv_impl', lambda v: v in CONV_IMPLS, f'one of {CONV_IMPLS}'),
     ('split_sizes', lambda v: len(v) == 3 and min(v) >= 0 and v[0] >= 1
      and v[2] >= 1, '(train, val, test) class counts, train and test >= 1'),
     ('task_rotations', lambda v: set(v) <= set(SPLITS)

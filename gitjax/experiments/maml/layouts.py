@@ -1,0 +1,45 @@
+"""How a meta-batch of tasks is laid out in the compiled meta-step.
+
+`config.maml.task_layout`:
+
+* 'vmap': one `vmap` over the task axis. Each task has its own adapted
+  weights, so a convolution becomes a grouped convolution (slow on XLA's CPU
+  backend) unless it is written as patches @ kernel (`conv_impl='im2col'`,
+  a batched matmul); the inner loop is a `lax.scan`.
+* 'unrolled': the tasks in a Python loop inside the jit, `task_chunk` at a
+  time (chunk 1: no vmap at all, so plain `lax.conv` stays an ordinary
+  convolution; chunk > 1: a vmap inside each chunk), and the inner steps
+  unrolled too (`bilevel.scan_steps`). The graph grows with
+  meta_batch / task_chunk x K copies of the network (longer compilation).
+
+Both give the same meta-gradient to float tolerance
+(tests/experiments/maml/test_maml_layouts.py). Which is faster on which
+network and backend: benchmarks/maml.py (README "Meta-learning (MAML)").
+Evaluation (meta-val, meta-test, the transfer study) always vmaps with
+im2col: it needs no gradient through the convolutions' weights per task,
+and its K may be 10.
+"""
+import jax
+import jax.numpy as jnp
+
+TASK_LAYOUTS = ('vmap', 'unrolled')
+CONV_IMPLS = ('im2col', 'lax')
+
+
+def map_tasks(fn, params, tasks, weights, *, layout, chunk):
+  """`vmap(fn, in_axes=(None, 0, None))(params, tasks, weights)` laid out
+  as `layout` ('vmap' or 'unrolled' in chunks of `chunk` tasks); outputs
+  have the leading task axis either way (None leaves stay None)."""
+  if layout == 'vmap':
+    return jax.vmap(fn, in_axes=(None, 0, None))(params, tasks, weights)
+  num_tasks = jax.tree.leaves(tasks)[0].shape[0]
+  outs = []
+  for start in range(0, num_tasks, chunk):
+    part = jax.tree.map(lambda x, a=start: x[a:a + chunk], tasks)
+    if chunk == 1:
+      out = fn(params, jax.tree.map(lambda x: x[0], part), weights)
+      out = jax.tree.map(lambda x: x[None], out)
+    else:
+      out = jax.vmap(fn, in_axes=(None, 0, None))(params, part, weights)
+    outs.append(out)
+  return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs)
