@@ -10,7 +10,8 @@ Setting: the PyTorch anchor's work (learn2learn 0.2.0 MAML on the GIT repo's
 5-way 1-shot, 15 queries, meta-batch 32, fixed inner rate 0.4, second order,
 1 and 5 inner steps, transductive BN; the stride-2 Omniglot Conv-4 as
 separate rows. The real jitted `gitjax.experiments.maml.steps.train_step`
-(tasks drawn on the device). A row is `net:K:layout:chunk:conv` (network
+(tasks drawn on the device; `host_loop.train_step` for that layout). A
+row is `net:K:layout:chunk:conv` (network
 'maxpool' or 'stride', inner steps, `maml.task_layout`, `maml.task_chunk`,
 `maml.conv_impl`; see gitjax/experiments/maml/layouts.py). Images: random
 28x28 in a pool of Omniglot-small's shape (speed does not depend on pixel
@@ -28,6 +29,7 @@ PyTorch anchor (FourConv, second order, idle 2-core AMD EPYC): 9.9 tasks/s
 with 1 inner step, 4.5 with 5, ~0.6 GiB. Prints Markdown tables. Not a test.
 """
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -40,10 +42,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # learn2learn 0.2.0 MAML on FourConv, second order, idle 2-core AMD EPYC.
 ANCHOR_TASKS_PER_S = {1: 9.9, 5: 4.5}
 ANCHOR_HOST_MIB = 600
-DEFAULT_ROWS = ('maxpool:1:vmap:1:im2col,maxpool:1:unrolled:1:lax,'
-                'maxpool:1:unrolled:4:im2col,maxpool:5:vmap:1:im2col,'
-                'maxpool:5:unrolled:1:lax,stride:1:vmap:1:im2col,'
-                'stride:1:unrolled:1:lax')
+DEFAULT_ROWS = ('maxpool:1:vmap:1:im2col,maxpool:1:host_loop:1:lax,'
+                'maxpool:1:host_loop:1:im2col,maxpool:5:vmap:1:im2col,'
+                'maxpool:5:host_loop:1:lax,stride:1:vmap:1:im2col,'
+                'stride:1:host_loop:1:lax')
 
 
 def _pool(data_path):
@@ -65,6 +67,7 @@ def measure(row, order, iters, data_path, meta_batch):
   from benchmarks import common  # pylint: disable=g-import-not-at-top
   from gitjax import config_base  # pylint: disable=g-import-not-at-top
   from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from gitjax.experiments.maml import host_loop  # pylint: disable=g-import-not-at-top
   from gitjax.experiments.maml import steps  # pylint: disable=g-import-not-at-top
 
   net, k, layout, chunk, conv = row.split(':')
@@ -79,19 +82,32 @@ def measure(row, order, iters, data_path, meta_batch):
   pool, images = _pool(data_path)
   pool = jax.device_put(pool, pipeline.replicated(statics.mesh))
   state = steps.init_state(statics, pool.shape[2:])
-  start = time.perf_counter()
-  compiled = steps.train_step_jit.lower(state, pool, statics=statics).compile()
-  compile_s = time.perf_counter() - start
-  cost = compiled.cost_analysis()
+  if layout == 'host_loop':  # compile s = first step - a later step
+    step = functools.partial(host_loop.train_step, statics=statics)
+    start = time.perf_counter()
+    state = jax.block_until_ready(step(state, pool)[0])
+    first_s = time.perf_counter() - start
+    tasks, weights, _ = host_loop.draw(state.step, pool, statics=statics)
+    cost = host_loop.task_gradient.lower(
+        state.params, tasks, jax.numpy.int32(0), weights, statics=statics,
+        first_order=m.first_order).compile().cost_analysis()
+    scale = meta_batch // int(chunk)
+  else:
+    start = time.perf_counter()
+    step = steps.train_step_jit.lower(state, pool, statics=statics).compile()
+    compile_s = time.perf_counter() - start
+    cost, scale = step.cost_analysis(), 1
   cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
-  seconds, state = common.time_steps(compiled, state, (pool,), iters,
-                                     warmup=1)
-  gflop = cost.get('flops', 0.0) / 1e9
+  seconds, state = common.time_steps(step, state, (pool,), iters,
+                                     warmup=0 if layout == 'host_loop' else 1)
+  if layout == 'host_loop':
+    compile_s = first_s - seconds
+  gflop = scale * cost.get('flops', 0.0) / 1e9
   return {'row': row, 'order': order, 'images': images,
           'meta_batch': meta_batch, 'compile_s': compile_s,
           'tasks_per_s': meta_batch / seconds, 'step_ms': 1000 * seconds,
           'gflop': gflop, 'gflop_per_s': gflop / seconds,
-          'gbytes': cost.get('bytes accessed', 0.0) / 1e9,
+          'gbytes': scale * cost.get('bytes accessed', 0.0) / 1e9,
           'host_peak_mib': common.host_peak_mib(),
           'machine': common.machine(), 'load': os.getloadavg()[0]}
 

@@ -129,8 +129,10 @@ def _cached_statics(maml_json, seed, spec, mesh):
       num_classes=m.ways, filters=m.filters, downsample=m.downsample,
       flatten=m.downsample == 'maxpool', im2col=True, bn_momentum=0.0,
       bn_epsilon=m.bn_epsilon, bn_scale=m.bn_scale, head_init=m.head_init)
-  return Statics(model=eval_model.clone(im2col=m.conv_impl == 'im2col'),
-                 eval_model=eval_model, task_layout=m.task_layout,
+  layout, conv = layouts.resolve(m.task_layout, m.conv_impl, m.downsample,
+                                 m.inner_steps)
+  return Statics(model=eval_model.clone(im2col=conv == 'im2col'),
+                 eval_model=eval_model, task_layout=layout,
                  task_chunk=m.task_chunk, ways=m.ways, shots=m.shots, queries=m.queries,
                  meta_batch=m.meta_batch, inner_steps=m.inner_steps,
                  inner_lr=m.inner_lr, features=features,
@@ -266,7 +268,7 @@ def task_objective(params, task, weights, *, statics, first_order):
             accuracy(out, task['query_label']), stats)
 
   optimizer = bilevel.sgd_per_step(rates, first_order=first_order)
-  unrolled = s.task_layout == 'unrolled'
+  unrolled = s.task_layout != 'vmap'  # 'unrolled', 'host_loop'
   if (f.multi_step_loss or collect) and s.inner_steps > 0:
     _, (losses, accs, stats) = adapt(adapted, support_loss, optimizer,
                                      s.inner_steps, score_fn=query_scores,
@@ -370,6 +372,12 @@ def meta_step(state, tasks, *, statics):
     out = jax.lax.cond(first, gradient(True), gradient(False), state.params,
                        tasks, weights)
   (loss, (acc, stats)), grads = out
+  return outer_update(state, loss, acc, stats, grads, first, statics=s)
+
+
+def outer_update(state, loss, acc, stats, grads, first, *, statics):
+  """The outer Adam step on a meta-gradient, and the step's metrics."""
+  s = statics
   updates, opt_state = s.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   batch_stats = state.batch_stats
