@@ -1,33 +1,51 @@
-r"""Speed and memory of one MAML meta-step (Omniglot 5-way 1-shot, Conv-4 64).
+r"""Speed and memory of one MAML meta-step, layout against layout.
 
-    python benchmarks/maml.py                       # 1 and 5 steps, 2nd and 1st order
-    python benchmarks/maml.py --steps 1 --orders second --iters 5
-    python benchmarks/maml.py --data /tmp/gitjax-data/omniglot_small.npz
+    python benchmarks/maml.py                      # the default rows, 2 rounds
+    python benchmarks/maml.py --rows maxpool:1:vmap:1:im2col,maxpool:1:unrolled:1:lax
+    python benchmarks/maml.py --rounds 3 --iters 3 --orders second,first
 
-Setting: MAML's Omniglot 5-way 1-shot recipe, 15 queries, meta-batch 32,
-Conv-4 with 64 stride-2 filters, transductive BN, learned inner rates, the
-real jitted `gitjax.experiments.maml.steps.train_step` (tasks drawn on the device from the
-meta-train pool, 90-degree rotations as classes, meta-batch sharded over all
-devices). Images: Omniglot-small's background characters when --data names
-its npz, otherwise random 28x28 images in a pool of the same shape (speed
-does not depend on pixel values). Reported per row: compile time
-(lower().compile()), meta-steps/s and tasks/s (timed after one warm-up step),
-the time the task sampler alone takes per meta-batch (to show it does not
-starve the step), peak host memory (maxrss) and peak device memory where the
-backend reports it. Each row runs in its own process. The PyTorch anchor
-(learn2learn MAML, same setting, second order, 2-core CPU): 6.6 tasks/s with
-1 inner step, 4.2 with 5. Prints a Markdown table. Not a test.
+Setting: the PyTorch anchor's work (learn2learn 0.2.0 MAML on the GIT repo's
+`FourConv`: stride-1 3x3 convs + 2x2 max-pool, 64 filters, 28 -> 14 -> 7 ->
+3 -> 1; our `Conv4(downsample='maxpool')`, 112,261 parameters): Omniglot
+5-way 1-shot, 15 queries, meta-batch 32, fixed inner rate 0.4, second order,
+1 and 5 inner steps, transductive BN; the stride-2 Omniglot Conv-4 as
+separate rows. The real jitted `gitjax.experiments.maml.steps.train_step`
+(tasks drawn on the device; `host_loop.train_step` for that layout). A
+row is `net:K:layout:chunk:conv` (network
+'maxpool' or 'stride', inner steps, `maml.task_layout`, `maml.task_chunk`,
+`maml.conv_impl`; see gitjax/experiments/maml/layouts.py). Images: random
+28x28 in a pool of Omniglot-small's shape (speed does not depend on pixel
+values; --data reads the npz instead).
+
+Each row runs in its own process (so its host peak memory, maxrss, is its
+own, compilation included). Rows run back to back, `--rounds` times
+interleaved (A B C A B C), so that a shared, loaded CPU affects all rows
+alike; each round's tasks/s is also given as a ratio to the round's first
+row of the same network and K (the baseline), and the summary gives the
+median over rounds. Per row: compile s (lower().compile()), tasks/s (after
+one warm-up step), host peak MiB, XLA's cost analysis of the compiled step
+(GFLOP per meta-step, hence achieved GFLOP/s: where the time goes).
+PyTorch anchor (FourConv, second order, idle 2-core AMD EPYC): 9.9 tasks/s
+with 1 inner step, 4.5 with 5, ~0.6 GiB. Prints Markdown tables. Not a test.
 """
 import argparse
+import functools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-ANCHOR_TASKS_PER_S = {1: 6.6, 5: 4.2}  # learn2learn, second order, 2-core CPU
+# learn2learn 0.2.0 MAML on FourConv, second order, idle 2-core AMD EPYC.
+ANCHOR_TASKS_PER_S = {1: 9.9, 5: 4.5}
+ANCHOR_HOST_MIB = 600
+DEFAULT_ROWS = ('maxpool:1:vmap:1:im2col,maxpool:1:host_loop:1:lax,'
+                'maxpool:1:host_loop:1:im2col,maxpool:5:vmap:1:im2col,'
+                'maxpool:5:host_loop:1:lax,stride:1:vmap:1:im2col,'
+                'stride:1:host_loop:1:lax')
 
 
 def _pool(data_path):
@@ -43,104 +61,135 @@ def _pool(data_path):
   return rng.integers(0, 256, (544, 20, 28, 28, 1), dtype=np.uint8), 'random'
 
 
-def measure(inner_steps, order, iters, data_path, meta_batch):
+def measure(row, order, iters, data_path, meta_batch):
   """One row, in a fresh process; returns a dict."""
   import jax  # pylint: disable=g-import-not-at-top
   from benchmarks import common  # pylint: disable=g-import-not-at-top
   from gitjax import config_base  # pylint: disable=g-import-not-at-top
-  from gitjax.data import episodes  # pylint: disable=g-import-not-at-top
   from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from gitjax.experiments.maml import host_loop  # pylint: disable=g-import-not-at-top
   from gitjax.experiments.maml import steps  # pylint: disable=g-import-not-at-top
 
+  net, k, layout, chunk, conv = row.split(':')
   config = config_base.get_base('maml')
   m = config.maml
-  m.inner_steps = inner_steps
+  m.downsample, m.inner_steps = net, int(k)
+  m.task_layout, m.task_chunk, m.conv_impl = layout, int(chunk), conv
   m.first_order = order == 'first'
   m.meta_batch = meta_batch
-  m.checkpoint_inner = inner_steps > 1  # K = 1: nothing to save memory on
+  m.checkpoint_inner = int(k) > 1  # K = 1: nothing to save memory on
   statics = steps.make_statics(config)
   pool, images = _pool(data_path)
   pool = jax.device_put(pool, pipeline.replicated(statics.mesh))
   state = steps.init_state(statics, pool.shape[2:])
-  compile_s, compiled = _compile(steps, state, pool, statics)
-  seconds, state = common.time_steps(compiled, state, (pool,), iters,
-                                     warmup=1)
-  sample = jax.jit(lambda key, p: episodes.sample_tasks(
-      key, p, meta_batch, m.ways, m.shots, m.queries))
-  jax.block_until_ready(sample(jax.random.key(0), pool))
-  start = time.perf_counter()
-  for i in range(iters):
-    out = sample(jax.random.key(i + 1), pool)
-  jax.block_until_ready(out)
-  sample_s = (time.perf_counter() - start) / iters
-  return {'inner_steps': inner_steps, 'order': order, 'images': images,
+  if layout == 'host_loop':  # compile s = first step - a later step
+    step = functools.partial(host_loop.train_step, statics=statics)
+    start = time.perf_counter()
+    state = jax.block_until_ready(step(state, pool)[0])
+    first_s = time.perf_counter() - start
+    tasks, weights, _ = host_loop.draw(state.step, pool, statics=statics)
+    cost = host_loop.task_gradient.lower(
+        state.params, tasks, jax.numpy.int32(0), weights, statics=statics,
+        first_order=m.first_order).compile().cost_analysis()
+    scale = meta_batch // int(chunk)
+  else:
+    start = time.perf_counter()
+    step = steps.train_step_jit.lower(state, pool, statics=statics).compile()
+    compile_s = time.perf_counter() - start
+    cost, scale = step.cost_analysis(), 1
+  cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
+  seconds, state = common.time_steps(step, state, (pool,), iters,
+                                     warmup=0 if layout == 'host_loop' else 1)
+  if layout == 'host_loop':
+    compile_s = first_s - seconds
+  gflop = scale * cost.get('flops', 0.0) / 1e9
+  return {'row': row, 'order': order, 'images': images,
           'meta_batch': meta_batch, 'compile_s': compile_s,
-          'meta_steps_per_s': 1.0 / seconds,
-          'tasks_per_s': meta_batch / seconds,
-          'sample_ms': 1000 * sample_s, 'step_ms': 1000 * seconds,
+          'tasks_per_s': meta_batch / seconds, 'step_ms': 1000 * seconds,
+          'gflop': gflop, 'gflop_per_s': gflop / seconds,
+          'gbytes': scale * cost.get('bytes accessed', 0.0) / 1e9,
           'host_peak_mib': common.host_peak_mib(),
-          'device_peak_mib': common.device_peak_mib(),
-          'machine': common.machine()}
+          'machine': common.machine(), 'load': os.getloadavg()[0]}
 
 
-def _compile(steps, state, pool, statics):
-  start = time.perf_counter()
-  compiled = steps.train_step_jit.lower(state, pool, statics=statics).compile()
-  return time.perf_counter() - start, compiled
+def _child(args, row, order):
+  result = subprocess.run(
+      [sys.executable, os.path.abspath(__file__), '--iters', str(args.iters),
+       '--meta-batch', str(args.meta_batch), '--data', args.data, '--one',
+       f'{row}@{order}'], capture_output=True, text=True, check=False)
+  if result.returncode:
+    print(result.stderr[-2000:], file=sys.stderr)
+    raise SystemExit(f'{row} {order} order failed')
+  return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _fmt(value, digits):
-  return 'n/a' if value is None else f'{value:,.{digits}f}'
+def _baseline(rows, row):
+  net, k = row.split(':')[:2]
+  return next(r for r in rows if r.split(':')[:2] == [net, k])
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--iters', type=int, default=3,
+  parser.add_argument('--iters', type=int, default=2,
                       help='timed meta-steps per row (after 1 warm-up)')
-  parser.add_argument('--steps', default='1,5', help='inner steps K')
-  parser.add_argument('--orders', default='second,first')
+  parser.add_argument('--rounds', type=int, default=2,
+                      help='interleaved repetitions of all rows')
+  parser.add_argument('--rows', default=DEFAULT_ROWS,
+                      help='comma-separated net:K:layout:chunk:conv')
+  parser.add_argument('--orders', default='second')
   parser.add_argument('--meta-batch', type=int, default=32)
-  parser.add_argument('--data', default='/tmp/gitjax-data/omniglot_small.npz',
-                      help='Omniglot-small npz (random images if absent)')
+  parser.add_argument('--data', default='',
+                      help='Omniglot-small npz (random images if empty)')
+  parser.add_argument('--json', default='', help='also write all rows here')
   parser.add_argument('--one', default='', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.one:  # child process: one row as JSON on the last line
-    k, order = args.one.split(':')
-    print(json.dumps(measure(int(k), order, args.iters, args.data,
+    row, order = args.one.split('@')
+    print(json.dumps(measure(row, order, args.iters, args.data,
                              args.meta_batch)))
     return
-  rows = []
-  for k in args.steps.split(','):
+  rows = args.rows.split(',')
+  results = []  # (round, row, order, result)
+  for rnd in range(args.rounds):
     for order in args.orders.split(','):
-      result = subprocess.run(
-          [sys.executable, os.path.abspath(__file__), '--iters',
-           str(args.iters), '--meta-batch', str(args.meta_batch), '--data',
-           args.data, '--one', f'{k}:{order}'],
-          capture_output=True, text=True, check=False)
-      if result.returncode:
-        print(result.stderr[-2000:], file=sys.stderr)
-        raise SystemExit(f'K={k} {order} order failed')
-      row = json.loads(result.stdout.strip().splitlines()[-1])
-      print(f'K={k} {order} order: {row["tasks_per_s"]:.1f} tasks/s, '
-            f'compile {row["compile_s"]:.1f} s', flush=True)
-      rows.append(row)
-  print(f'\nMAML Omniglot 5-way 1-shot, 15 queries, Conv-4 64, meta-batch '
-        f'{args.meta_batch} ({rows[0]["images"]} images) on '
-        f'{rows[0]["machine"]}; {args.iters} timed meta-steps after 1 '
-        'warm-up\n')
-  print('| inner steps | order | compile s | meta-steps/s | tasks/s | vs '
-        'PyTorch anchor | sampling ms / step ms | host peak MiB | '
-        'device peak MiB |')
-  print('|---|---|---|---|---|---|---|---|---|')
-  for r in rows:
-    anchor = ANCHOR_TASKS_PER_S.get(r['inner_steps'])
-    ratio = (f'{r["tasks_per_s"] / anchor:.1f}x' if anchor and
-             r['order'] == 'second' else '-')
-    print(f'| {r["inner_steps"]} | {r["order"]} | {_fmt(r["compile_s"], 1)} '
-          f'| {_fmt(r["meta_steps_per_s"], 3)} | {_fmt(r["tasks_per_s"], 1)} '
-          f'| {ratio} | {_fmt(r["sample_ms"], 0)} / {_fmt(r["step_ms"], 0)} '
-          f'| {_fmt(r["host_peak_mib"], 0)} | '
-          f'{_fmt(r["device_peak_mib"], 0)} |')
+      for row in rows:
+        res = _child(args, row, order)
+        base = next(r for (q, b, o, r) in results if q == rnd and o == order
+                    and b == _baseline(rows, row)) if row != _baseline(
+                        rows, row) else res
+        res['ratio'] = res['tasks_per_s'] / base['tasks_per_s']
+        results.append((rnd, row, order, res))
+        print(f'round {rnd + 1} {row} {order}: {res["tasks_per_s"]:.2f} '
+              f'tasks/s ({res["ratio"]:.2f}x baseline), compile '
+              f'{res["compile_s"]:.1f} s, {res["host_peak_mib"]:.0f} MiB, '
+              f'load {res["load"]:.1f}', flush=True)
+  if args.json:
+    with open(args.json, 'w') as f:
+      json.dump([dict(r, round=q) for q, _, _, r in results], f, indent=1)
+  first = results[0][3]
+  print(f'\nMAML 5-way 1-shot, 15 queries, Conv-4 64, meta-batch '
+        f'{args.meta_batch} ({first["images"]} images) on '
+        f'{first["machine"]}; {args.iters} timed meta-steps after 1 warm-up, '
+        f'{args.rounds} interleaved rounds (median; [min-max])\n')
+  print('| net | K | layout | chunk | conv | order | compile s | tasks/s | '
+        'x baseline | vs anchor | GFLOP/step | GFLOP/s | host peak MiB |')
+  print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+  for order in args.orders.split(','):
+    for row in rows:
+      rs = [r for _, b, o, r in results if b == row and o == order]
+      tps = [r['tasks_per_s'] for r in rs]
+      ratio = [r['ratio'] for r in rs]
+      net, k = row.split(':')[:2]
+      anchor = ANCHOR_TASKS_PER_S.get(int(k))
+      vs = (f'{statistics.median(tps) / anchor:.2f}x' if anchor and
+            net == 'maxpool' and order == 'second' else '-')
+      print(f'| {" | ".join(row.split(":"))} | {order} | '
+            f'{rs[0]["compile_s"]:.1f} | {statistics.median(tps):.2f} '
+            f'[{min(tps):.2f}-{max(tps):.2f}] | '
+            f'{statistics.median(ratio):.2f} [{min(ratio):.2f}-'
+            f'{max(ratio):.2f}] | {vs} | {rs[0]["gflop"]:.1f} | '
+            f'{statistics.median(r["gflop_per_s"] for r in rs):.1f} | '
+            f'{max(r["host_peak_mib"] for r in rs):.0f} |')
 
 
 if __name__ == '__main__':

@@ -367,6 +367,9 @@ def maml():
   m.bn_epsilon = 1e-3        # BN epsilon (cbfinn/maml: 1e-3, tf.contrib.layers.batch_norm)
   m.head_init = 'normal'     # head kernel init: 'normal' (N(0, 1), cbfinn/maml Omniglot) or 'glorot'
   m.checkpoint_inner = True  # rematerialise inner steps (less memory, ~20% more time)
+  m.task_layout = 'auto'     # meta-step over tasks: 'auto' (maxpool with K <= 1: 'host_loop', else 'vmap'; benchmarks/maml.py), 'vmap', 'unrolled' (Python loop in the jit, inner steps unrolled) or 'host_loop' (jitted chunks of task_chunk tasks called from Python; maml/layouts.py)
+  m.task_chunk = 4           # tasks per chunk: 'unrolled' vmaps within a chunk (1 = no vmap: plain convolutions); 'host_loop' unrolls a chunk per call
+  m.conv_impl = 'auto'       # meta-training convs: 'auto' ('lax' with the host loop, else 'im2col'), 'im2col' (patches @ kernel, fast vmapped) or 'lax' (lax.conv)
   m.outer_lr = 1e-3          # outer Adam learning rate
   m.clip_norm = 0.0          # clip the meta-gradient's global norm (0 = off)
   m.filters = 64             # Conv-4 width (64 Omniglot, 32 miniImageNet)
@@ -388,14 +391,20 @@ def maml():
   m.test_tasks = 600         # meta-test tasks of the final evaluation
   m.test_steps = 10          # adaptation steps evaluated at meta-test (accuracy after 0..n)
   m.eval_chunk = 40          # tasks per evaluation call (a multiple of the devices)
-  m.transfer = False         # invariance-transfer study after training (needs data.transform)
+  m.transfer = False         # run the invariance-transfer study (maml/study.py) instead of one meta-training (needs data.transform)
+  m.transfer_learners = ('maml', 'maml++', 'anil', 'cnn_head', 'cnn_all', 'cnn_centroid')  # learners of the study (maml/learners.py)
+  m.transfer_seeds = (0,)    # seeds of the study (each: its own meta-training, pre-training and meta-test tasks)
+  m.transfer_pp_steps = 5    # study: inner steps of its MAML++ (HowToTrain: 5)
   m.transfer_shots = (1, 5, 10)  # shots K at which invariance is measured
   m.transfer_tasks = 20      # meta-test tasks per shot count
   m.transfer_draws = 16      # nuisance draws x' per query image
   m.pretrain_steps = 1000    # plain CNN: classifier steps on the meta-train classes
   m.pretrain_batch_size = 64  # plain CNN: batch (a multiple of the devices)
   m.pretrain_lr = 1e-3       # plain CNN: Adam learning rate
-  m.finetune_lr = 0.4        # plain CNN: SGD rate of its fine-tuning on each support set
+  m.finetune_lrs = (0.01, 0.1, 0.4)  # plain CNN: grid of SGD rates of its fine-tuning on each support set
+  m.finetune_steps = (1, 5, 20)  # plain CNN: grid of fine-tuning step counts
+  m.tune_classes = ()        # study: meta-train class ids held out (from a second plain CNN) to pick the fine-tuning rate and steps
+  m.tune_tasks = 32          # study: meta-val tasks per shot count and grid point
   return m
 
 
@@ -425,6 +434,10 @@ def maml_smoke(config):
   m.transfer_draws = 2
   m.pretrain_steps = 3
   m.pretrain_batch_size = 16
+  m.transfer_pp_steps = 1
+  m.finetune_lrs = (0.1,)
+  m.finetune_steps = (1,)
+  m.tune_tasks = 8
   config.run.log_every = 2
   config.run.checkpoint_every = 3
   return config

@@ -10,6 +10,10 @@ from gitjax.errors import ConfigError
 VARIANTS = ('maml', 'maml++', 'anil')   # = maml/variants.py VARIANTS
 BN_MODES = ('transductive', 'running')  # = maml/variants.py BN_MODES
 SPLITS = ('train', 'val', 'test')
+TASK_LAYOUTS = ('auto', 'vmap', 'unrolled', 'host_loop')  # = maml/layouts.py TASK_LAYOUTS
+CONV_IMPLS = ('auto', 'im2col', 'lax')  # = maml/layouts.py CONV_IMPLS
+LEARNERS = ('maml', 'maml++', 'anil', 'cnn_head', 'cnn_all',
+            'cnn_centroid')          # = maml/learners.py LEARNERS
 
 # (key, ok(value), what is allowed), as gitjax.config's rules.
 RULES = (
@@ -24,6 +28,10 @@ RULES = (
     ('msl_epochs', lambda v: v >= 1, 'an integer >= 1'),
     ('first_order_epochs', lambda v: v >= 0, 'an integer >= 0 (0 = off)'),
     ('min_outer_lr', lambda v: v > 0, 'a number > 0'),
+    ('task_layout', lambda v: v in TASK_LAYOUTS, f'one of {TASK_LAYOUTS}'),
+    ('task_chunk', lambda v: isinstance(v, int) and v >= 1,
+     'an integer >= 1'),
+    ('conv_impl', lambda v: v in CONV_IMPLS, f'one of {CONV_IMPLS}'),
     ('split_sizes', lambda v: len(v) == 3 and min(v) >= 0 and v[0] >= 1
      and v[2] >= 1, '(train, val, test) class counts, train and test >= 1'),
     ('task_rotations', lambda v: set(v) <= set(SPLITS)
@@ -118,7 +126,32 @@ def check(config):
       if m[key] != base[key]:
         raise ConfigError(f'config.maml.{key}={m[key]!r} is only read by '
                           f"variant 'maml++'; leave it at {base[key]!r}")
-  if m.transfer and (m.variant == 'anil' or m.bn_mode == 'running'):
-    raise ConfigError('config.maml.transfer=True adapts all weights with '
-                      "transductive BN: use variant 'maml' or 'maml++' and "
+  host = m.task_layout == 'host_loop' or (
+      m.task_layout == 'auto' and m.downsample == 'maxpool'
+      and m.inner_steps <= 1)
+  if host and m.meta_batch % m.task_chunk:
+    raise ConfigError(f'config.maml.task_chunk={m.task_chunk} must divide '
+                      f'config.maml.meta_batch={m.meta_batch} with '
+                      "task_layout='host_loop'")
+  if m.transfer:
+    _check_transfer(m)
+
+
+def _check_transfer(m):
+  """The study's keys (maml/study.py, maml/learners.py)."""
+  if m.variant != 'maml' or m.bn_mode == 'running':
+    raise ConfigError("config.maml.transfer=True trains each learner of "
+                      "config.maml.transfer_learners with its own recipe on "
+                      "transductive BN: leave variant='maml' and "
                       "bn_mode='transductive'")
+  names = tuple(m.transfer_learners)
+  if not names or len(set(names)) < len(names) or set(names) - set(LEARNERS):
+    raise ConfigError(f'config.maml.transfer_learners={names!r} is not '
+                      f'allowed: use distinct names of {LEARNERS}')
+  if {'cnn_head', 'cnn_all'} & set(names):
+    tune, train = set(m.tune_classes), set(m.train_classes)
+    if m.split != 'classes' or len(tune) < 2 or not tune < train:
+      raise ConfigError(f'config.maml.tune_classes={tuple(m.tune_classes)!r}'
+                        ' must name >= 2 of config.maml.train_classes (and '
+                        "not all; split='classes'): the fine-tuned CNNs are "
+                        'tuned on them')

@@ -302,7 +302,16 @@ MAML = (
     ('maml.transfer_draws', _at_least_one, 'an integer >= 1'),
     ('maml.pretrain_steps', _non_negative, 'an integer >= 0'),
     ('maml.pretrain_lr', _positive, 'a number > 0'),
-    ('maml.finetune_lr', _non_negative, 'a number >= 0'),
+    ('maml.finetune_lrs', lambda v: len(v) > 0 and all(x > 0 for x in v),
+     'a non-empty tuple of rates > 0'),
+    ('maml.finetune_steps', lambda v: len(v) > 0 and all(
+        isinstance(x, int) and x >= 1 for x in v),
+     'a non-empty tuple of step counts >= 1'),
+    ('maml.tune_tasks', _at_least_one, 'an integer >= 1'),
+    ('maml.transfer_pp_steps', _at_least_one, 'an integer >= 1'),
+    ('maml.transfer_seeds', lambda v: len(v) > 0 and len(set(v)) == len(v)
+     and all(isinstance(x, int) for x in v),
+     'a non-empty tuple of distinct integer seeds'),
 )
 
 
@@ -318,7 +327,7 @@ def check_maml(config, num_devices):
     raise ConfigError('config.maml.transfer=True measures invariance to the '
                       'nuisance transform: set config.data.transform')
   if num_devices:
-    for key in ('meta_batch', 'eval_chunk', 'transfer_tasks'):
+    for key in ('meta_batch', 'eval_chunk', 'transfer_tasks', 'tune_tasks'):
       if m[key] % num_devices:
         raise ConfigError(
             f'config.maml.{key}={m[key]} must be a multiple of the '

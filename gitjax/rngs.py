@@ -51,7 +51,7 @@ PURPOSES = {
     'maml-transfer': 'tasks of the invariance-transfer study',
     'maml-pretrain': 'batches of the pretrained classifier',
     'maml-pretrain-init': 'pretrained classifier parameters',
-    'maml-scratch-init': 'from-scratch classifier parameters',
+    'maml-tune': 'meta-val tasks that tune the CNNs\' fine-tuning',
     'maml-head-init': "pretrained classifier's fresh N-way head",
     'ring-init': 'unrolled-GAN parameters',
     'ring-eval': 'fixed evaluation latents',

@@ -11,7 +11,7 @@
                generator learned (transform recovery, labels kept)
   git/         the staged GIT study (dataset -> MUNIT -> classifiers -> report);
                layout.py: where its stages live
-  maml/        MAML and variants; transfer.py: the invariance-transfer study
+  maml/        MAML and variants; study.py: the invariance-transfer study
   ring/        the unrolled GAN on a ring of Gaussians
 
 Imports run one way: experiments use data/, models/, runtime/, losses,

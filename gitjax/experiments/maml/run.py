@@ -9,12 +9,13 @@ tasks every `eval_every` meta-steps, and finally on `test_tasks` fixed
 meta-test tasks: mean query accuracy with a 95% confidence interval
 (1.96 x standard error over tasks, as MAML reports) after 0..`test_steps`
 adaptation steps. MAML++ (`variant='maml++'`) keeps the meta-parameters
-with the best meta-val accuracy and tests those. With `transfer` it then runs the invariance-transfer
-study (`gitjax.experiments.maml.transfer`).
+with the best meta-val accuracy and tests those. With `transfer` it runs the
+invariance-transfer study instead (`gitjax.experiments.maml.study`: every
+learner over seeds; transfer.json, figures/invariance_transfer.png,
+report.md).
 
 Writes into the workdir: metrics.jsonl (+ TensorBoard), checkpoints/,
-results.json, figures/accuracy_vs_steps.png, (transfer.json,
-figures/invariance_transfer.png), report.md and done.json.
+results.json, figures/accuracy_vs_steps.png, report.md and done.json.
 """
 import dataclasses
 import os
@@ -26,9 +27,11 @@ import numpy as np
 from gitjax.data import episodes
 from gitjax.data import sources
 from gitjax.errors import DataError
+from gitjax.experiments.maml import host_loop
 from gitjax.experiments.maml import report as maml_report
 from gitjax.experiments.maml import steps
-from gitjax.experiments.maml import transfer as maml_transfer
+from gitjax.experiments.maml import study as maml_study
+from gitjax.experiments.maml import transfer_report
 from gitjax.experiments.maml import variants as maml_variants
 from gitjax.runtime import metrics as metrics_lib
 from gitjax.runtime import progress as progress_lib
@@ -72,6 +75,8 @@ def train(config, workdir, splits):
   the split pools on the devices, speed)."""
   m = config.maml
   statics = steps.make_statics(config)
+  train_step = (host_loop.train_step if statics.task_layout == 'host_loop'
+                else steps.train_step_jit)
   image_shape = splits.pools['train'].shape[2:]
   state = steps.init_state(statics, image_shape)
   replicated = jax.sharding.NamedSharding(statics.mesh,
@@ -88,8 +93,7 @@ def train(config, workdir, splits):
   try:
     for step in range(start, m.meta_steps):
       t0 = time.time()
-      state, metrics = steps.train_step_jit(state, pools['train'],
-                                            statics=statics)
+      state, metrics = train_step(state, pools['train'], statics=statics)
       if step == start:
         jax.block_until_ready(state)
         speed['compile_and_first_step_s'] = time.time() - t0
@@ -152,6 +156,9 @@ def run(config, workdir):
     return
   m = config.maml
   data, splits = load_splits(config)
+  if m.transfer:
+    run_transfer_study(config, workdir, data, splits)
+    return
   print(f'{m.variant.upper()} on {data.name}: {m.ways}-way {m.shots}-shot {m.queries}-query, '
         f'{splits.num_classes("train")} meta-train / '
         f'{splits.num_classes("val")} meta-val / '
@@ -202,16 +209,8 @@ def run(config, workdir):
   figures = workdir_lib.subdir(workdir, 'figures')
   maml_report.accuracy_figure(os.path.join(figures, 'accuracy_vs_steps.png'),
                               results)
-  transfer = None
-  if m.transfer:
-    transfer = maml_transfer.study(config, chosen['params'], statics, pools,
-                                   splits)
-    workdir_lib.write_json(os.path.join(workdir, 'transfer.json'), transfer)
-    maml_report.transfer_figure(
-        os.path.join(figures, 'invariance_transfer.png'), transfer)
-    results['transfer_summary'] = transfer['summary']
   workdir_lib.write_json(os.path.join(workdir, 'results.json'), results)
-  maml_report.write_markdown(workdir, results, transfer)
+  maml_report.write_markdown(workdir, results)
   workdir_lib.mark_done(workdir, {'experiment': 'maml',
                                   'test_accuracy': results['test_accuracy'],
                                   'test_ci95': results['test_ci95']})
@@ -220,6 +219,28 @@ def run(config, workdir):
         f'{100 * at_k[0]:.2f} +- {100 * at_k[1]:.2f}%; best over 0..'
         f'{m.test_steps} steps {100 * max(a for a, _ in per_step):.2f}%; '
         f'outputs in {workdir}', flush=True)
+
+
+def run_transfer_study(config, workdir, data, splits):
+  """The study (`maml_study.run_study`) and its report."""
+  m = config.maml
+  print(f'invariance-transfer study on {data.name} ({config.data.transform}):'
+        f' {", ".join(m.transfer_learners)}; seeds {tuple(m.transfer_seeds)};'
+        f' {m.ways}-way, meta-test classes '
+        f'{splits.class_ids["test"].tolist()}', flush=True)
+  start = time.time()
+  result = maml_study.run_study(config, workdir, splits, train)
+  result['wall_s'] = time.time() - start
+  result['data'] = data.name
+  result['command'] = workdir_lib.command_line()
+  maml_study.write(workdir, result)
+  transfer_report.figure(os.path.join(workdir_lib.subdir(workdir, 'figures'),
+                                      'invariance_transfer.png'), result)
+  transfer_report.write_markdown(workdir, result)
+  workdir_lib.mark_done(workdir, {'experiment': 'maml', 'study': 'transfer',
+                                  'seeds': list(m.transfer_seeds)})
+  print(f'transfer study done in {result["wall_s"]:.0f} s; outputs in '
+        f'{workdir}', flush=True)
 
 
 def _flat_rates(rates):

@@ -22,9 +22,9 @@ batch statistics, and also keeps running averages (per step with per-step
 BN, set k from the query forward after k inner steps, averaged over the
 meta-batch); meta-val and meta-test normalise with those.
 
-A meta-batch of tasks is `vmap`ped and sharded over the 'data' axis of a
-mesh by jit + NamedSharding (no shard_map, so inner gradients never mix
-tasks across devices). One jitted `train_step` draws the meta-batch on the
+A meta-batch of tasks is `vmap`ped (or looped over: layouts.py) and sharded
+over the 'data' axis of a mesh by jit + NamedSharding (no shard_map, so
+inner gradients never mix tasks across devices). One jitted `train_step` draws the meta-batch on the
 device (`episodes.sample_tasks`) and takes one Adam step on the meta-loss.
 """
 import dataclasses
@@ -39,14 +39,13 @@ import ml_collections
 import numpy as np
 import optax
 from flax import struct
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from gitjax import bilevel
 from gitjax import rngs
 from gitjax.data import episodes
 from gitjax.data import pipeline
 from gitjax.data import transforms
+from gitjax.experiments.maml import layouts
 from gitjax.experiments.maml import variants
 from gitjax.models import conv4
 from gitjax.runtime import processes
@@ -65,7 +64,10 @@ class MamlState:
 @dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity
 class Statics:
   """Everything about a meta-step that is fixed for a run."""
-  model: nn.Module
+  model: nn.Module          # the meta-training forward (conv_impl)
+  eval_model: nn.Module     # the same variables, im2col (vmapped evaluation)
+  task_layout: str          # 'vmap', 'unrolled' or 'host_loop' (layouts.py)
+  task_chunk: int           # tasks per unrolled chunk
   ways: int
   shots: int
   queries: int
@@ -94,7 +96,8 @@ _STEP_KEYS = ('ways', 'shots', 'queries', 'meta_batch', 'inner_steps',
               'per_step_bn', 'checkpoint_inner', 'outer_lr', 'clip_norm',
               'filters', 'downsample', 'variant', 'inner_loss', 'bn_mode',
               'bn_scale', 'bn_epsilon', 'head_init', 'epoch_steps',
-              'msl_epochs', 'first_order_epochs', 'min_outer_lr')
+              'msl_epochs', 'first_order_epochs', 'min_outer_lr',
+              'task_layout', 'task_chunk', 'conv_impl')
 
 
 def make_statics(config, mesh=None):
@@ -121,12 +124,17 @@ def _cached_statics(maml_json, seed, spec, mesh):
     tx = optax.chain(optax.clip_by_global_norm(m.clip_norm), tx)
   # bn_momentum 0: a training forward's 'batch_stats' output is exactly its
   # batch statistics; the running averages are kept by update_running_stats.
-  model = conv4.Conv4(num_classes=m.ways, filters=m.filters,
-                      downsample=m.downsample, flatten=m.downsample == 'maxpool',
-                      im2col=True, bn_momentum=0.0, bn_epsilon=m.bn_epsilon,
-                      bn_scale=m.bn_scale, head_init=m.head_init)
-  return Statics(model=model, ways=m.ways, shots=m.shots, queries=m.queries,
-                 meta_batch=m.meta_batch, inner_steps=m.inner_steps,
+  eval_model = conv4.Conv4(
+      num_classes=m.ways, filters=m.filters, downsample=m.downsample,
+      flatten=m.downsample == 'maxpool', im2col=True, bn_momentum=0.0,
+      bn_epsilon=m.bn_epsilon, bn_scale=m.bn_scale, head_init=m.head_init)
+  layout, conv = layouts.resolve(m.task_layout, m.conv_impl, m.downsample,
+                                 m.inner_steps)
+  return Statics(model=eval_model.clone(im2col=conv == 'im2col'),
+                 eval_model=eval_model, task_layout=layout,
+                 task_chunk=m.task_chunk, ways=m.ways, shots=m.shots,
+                 queries=m.queries, meta_batch=m.meta_batch,
+                 inner_steps=m.inner_steps,
                  inner_lr=m.inner_lr, features=features,
                  per_step_bn=features.per_step_bn, first_order=m.first_order,
                  inner_scale=variants.inner_loss_scale(m.inner_loss, m.ways),
@@ -187,7 +195,7 @@ def accuracy(logits, labels):
 
 
 def adapt(fast, support_loss, optimizer, num_steps, *, score_fn=None,
-          checkpoint=True):
+          checkpoint=True, unrolled=False):
   """Runs the inner loop `bilevel.unroll` from `fast`.
 
   Args:
@@ -199,13 +207,14 @@ def adapt(fast, support_loss, optimizer, num_steps, *, score_fn=None,
     score_fn: optional `(params, steps_done) -> pytree`, evaluated after
       every step (multi-step loss, accuracy after 1..K steps).
     checkpoint: rematerialise inner steps in the backward pass.
+    unrolled: the steps as a Python loop (`bilevel.scan_steps`).
 
   Returns:
     (theta_K, scores with leading axis K, or None without score_fn).
   """
   if score_fn is None or num_steps == 0:
     params, _ = bilevel.unroll(fast, None, support_loss, optimizer, num_steps,
-                               checkpoint=checkpoint)
+                               checkpoint=checkpoint, unrolled=unrolled)
     return params, None
 
   def body(carry, step):
@@ -215,9 +224,8 @@ def adapt(fast, support_loss, optimizer, num_steps, *, score_fn=None,
         checkpoint=checkpoint)
     return (params, opt_state), score_fn(params, step + 1)
 
-  (params, _), scores = jax.lax.scan(
-      body, (fast, optimizer.init(fast)),
-      jnp.arange(num_steps, dtype=jnp.int32))
+  (params, _), scores = bilevel.scan_steps(
+      body, (fast, optimizer.init(fast)), num_steps, unrolled=unrolled)
   return params, scores
 
 
@@ -260,10 +268,12 @@ def task_objective(params, task, weights, *, statics, first_order):
             accuracy(out, task['query_label']), stats)
 
   optimizer = bilevel.sgd_per_step(rates, first_order=first_order)
+  unrolled = s.task_layout != 'vmap'  # 'unrolled', 'host_loop'
   if (f.multi_step_loss or collect) and s.inner_steps > 0:
     _, (losses, accs, stats) = adapt(adapted, support_loss, optimizer,
                                      s.inner_steps, score_fn=query_scores,
-                                     checkpoint=s.checkpoint)
+                                     checkpoint=s.checkpoint,
+                                     unrolled=unrolled)
     loss = jnp.sum(weights * losses) if f.multi_step_loss else losses[-1]
     if collect:
       first = query_scores(adapted, 0)[2]
@@ -271,7 +281,7 @@ def task_objective(params, task, weights, *, statics, first_order):
                            first, stats)
     return loss, (accs[-1], stats)
   adapted_k, _ = adapt(adapted, support_loss, optimizer, s.inner_steps,
-                       checkpoint=s.checkpoint)
+                       checkpoint=s.checkpoint, unrolled=unrolled)
   loss, acc, stats = query_scores(adapted_k, s.inner_steps)
   if collect:  # K = 0: the one set
     stats = jax.tree.map(lambda x: x[None], stats)
@@ -281,10 +291,10 @@ def task_objective(params, task, weights, *, statics, first_order):
 def meta_loss(params, tasks, weights, *, statics, first_order=False):
   """Mean meta-loss over a meta-batch (leading task axis), with (accuracy,
   BN statistics averaged over the tasks or None)."""
-  losses, (accs, stats) = jax.vmap(
+  losses, (accs, stats) = layouts.map_tasks(
       functools.partial(task_objective, statics=statics,
-                        first_order=first_order),
-      in_axes=(None, 0, None))(params, tasks, weights)
+                        first_order=first_order), params, tasks, weights,
+      layout=statics.task_layout, chunk=statics.task_chunk)
   return losses.mean(), (accs.mean(), jax.tree.map(lambda x: x.mean(0),
                                                     stats))
 
@@ -331,11 +341,7 @@ def keep_best(state, val_accuracy, mesh):
   return state.replace(best=best, best_val=best_val)
 
 
-def shard_tasks(tasks, mesh):
-  """Constrains the task axis to the mesh's 'data' axis (inside jit)."""
-  sharding = NamedSharding(mesh, P(pipeline.DATA_AXIS))
-  return jax.tree.map(
-      lambda x: jax.lax.with_sharding_constraint(x, sharding), tasks)
+shard_tasks = layouts.shard_tasks  # callers use steps.shard_tasks
 
 
 def task_key(seed, purpose, index):
@@ -371,6 +377,12 @@ def meta_step(state, tasks, *, statics):
   weights = variants.msl_weights(epoch, s.inner_steps, s.msl_epochs)
   out, first = step_gradient(state, tasks, weights, statics=s)
   (loss, (acc, stats)), grads = out
+  return outer_update(state, loss, acc, stats, grads, first, statics=s)
+
+
+def outer_update(state, loss, acc, stats, grads, first, *, statics):
+  """The outer Adam step on a meta-gradient, and the step's metrics."""
+  s = statics
   updates, opt_state = s.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   batch_stats = state.batch_stats
@@ -411,7 +423,7 @@ def _eval_fns(params, batch_stats, task, statics):
   def logits(adapted, step, images):
     stats = (bn_at(batch_stats, step, s.per_step_bn)
              if s.bn_mode == 'running' else None)
-    return apply_model(s.model, {**frozen, **adapted},
+    return apply_model(s.eval_model, {**frozen, **adapted},
                        bn_at(slow, step, s.per_step_bn), images, stats)
 
   def support_loss(adapted, step):

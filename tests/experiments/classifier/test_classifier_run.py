@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(ROOT, 'configs'))
 import classifier_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pins  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -57,6 +58,12 @@ def test_smoke_run_writes_everything(tmp_path, method):
   assert -1 <= results['ekld_spearman'] <= 1
   if method != 'oracle':
     assert results['switch_epoch'] == 1
+  # Seeded values: the losses at the first records and after the switch
+  # (step 12: the second epoch's DRS / DRW phase), and the final metric.
+  losses = pins.first_losses(os.path.join(workdir, 'metrics.jsonl'), 7)
+  pins.check(f'classifier_digits:{method},smoke', {
+      k: v for k, v in losses.items() if k in ('loss@2', 'loss@4', 'loss@12')}
+             | {'balanced_accuracy': results['balanced_accuracy']})
 
 
 def test_deferred_phases_switch_at_the_first_lr_drop():

@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(ROOT, 'configs'))
 import git_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pins  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import ConfigError  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments.classifier import run as classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -71,6 +72,18 @@ def test_smoke_study_writes_the_report(study):
   for m in results['methods'].values():
     assert 0 <= m['balanced_accuracy']['mean'] <= 1
     assert m['tail_ekld']['mean'] >= 0
+  # Seeded values: MUNIT's first logged losses (what GIT's generator trained
+  # on) and each method's first classifier losses and final metrics.
+  values = pins.first_losses(
+      os.path.join(study, 'instance_0', 'munit', 'metrics.jsonl'), 1,
+      key='g_loss')
+  for method, m in results['methods'].items():
+    losses = pins.first_losses(
+        os.path.join(study, 'instance_0', method, 'metrics.jsonl'), 1)
+    values.update({f'{k}:{method}': v for k, v in losses.items()})
+    values[f'balanced_accuracy:{method}'] = m['balanced_accuracy']['mean']
+    values[f'tail_ekld:{method}'] = m['tail_ekld']['mean']
+  pins.check('git_digits:bg,smoke:ce_drs_git,oracle', values)
   text = open(os.path.join(study, 'report.md')).read()
   for method in ('ce_drs_git', 'oracle', 'Time per stage', 'seeds [0]',
                  'MUNIT iteration 6'):

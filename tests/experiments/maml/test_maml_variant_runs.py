@@ -15,6 +15,7 @@ import maml_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 import maml_omniglot_small  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pins  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments.maml import run as maml  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -51,12 +52,20 @@ def test_maml_plus_plus_smoke_run_anneals_and_tests_the_best_checkpoint(
   by_step = {m['step']: m for m in metrics if 'first_order' in m}
   assert by_step[2]['first_order'] == 1.0 and by_step[4]['first_order'] == 0.0
   assert 'best_val_accuracy' in by_step[4]
+  pins.check('maml_omniglot_small:maml++,smoke', {
+      'loss@2': by_step[2]['loss'], 'loss@4': by_step[4]['loss'],
+      'best_val_accuracy': results['best_val_accuracy'],
+      'test_accuracy': results['test_accuracy']})
 
 
 def test_anil_smoke_run_learns_head_rates_only(tmp_path):
   config = maml_digits.get_config('anil,smoke')
   config.maml.learn_inner_lr = True
-  results, _ = _run(config, tmp_path / 'run')
+  results, metrics = _run(config, tmp_path / 'run')
   assert results['variant'] == 'anil' and results['features']['head_only']
   assert sorted(results['inner_lrs']) == ['head/bias', 'head/kernel']
   assert 0 <= results['test_accuracy'] <= 1
+  losses = [m for m in metrics if 'loss' in m]
+  pins.check('maml_digits:anil,smoke', {
+      f'loss@{m["step"]}': m['loss'] for m in losses[:2]}
+             | {'test_accuracy': results['test_accuracy']})

@@ -17,6 +17,7 @@ import munit_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 import munit_mnist  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pins  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import WorkdirError  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -73,6 +74,14 @@ def test_smoke_run_writes_everything(smoke_run):
   assert done['experiment'] == 'munit' and 'rot_tv_learned' in done
   assert 'Label preservation' in open(os.path.join(workdir,
                                                    'report.md')).read()
+  # Seeded values: the first records' objectives (each weighted term feeds
+  # them) and what the evaluation measured.
+  first = records[0]
+  pins.check('munit_digits:rot,smoke', {
+      'loss_g@2': first['g_loss'], 'loss_d@2': first['d_loss'],
+      'loss_recon_x@2': first['recon_x'], 'loss_g@3': records[1]['g_loss'],
+      'tv_distance': rot['learned']['tv_distance'],
+      'restyled_accuracy': labels['restyled']['accuracy']})
 
 
 @pytest.mark.parametrize('module, arg, shape', [

@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
 import unrolled_ring as ring_config  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+import pins  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.errors import NonFiniteError  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments.ring import report as ring_report  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -103,6 +104,14 @@ def test_smoke_run_writes_everything(tmp_path):
   assert 0 <= results['modes_covered'] <= 8
   assert 0 <= results['hq_fraction'] <= 1
   assert [h['step'] for h in results['history']] == [3, 6]
+  # Seeded values: the first logged objectives and the final sample metrics.
+  first = [json.loads(l) for l in open(os.path.join(workdir,
+                                                    'metrics.jsonl'))][0]
+  pins.check('unrolled_ring:k5,smoke', {
+      **{f'loss_{k}@{first["step"]}': first[k]
+         for k in sorted(first) if k.endswith('loss')},
+      'hq_fraction': results['hq_fraction'],
+      'mode_kl': results['mode_kl']})
   assert results['speed']['iterations_per_s'] > 0
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
   assert ckpt.all_steps() == [4, 6]  # run.checkpoint_every, then the end
