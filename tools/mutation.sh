@@ -35,7 +35,7 @@ cat >> pyproject.toml <<TOML
 source_paths = ["gitjax"]
 only_mutate = [$modules]
 also_copy = ["configs", "launch.py"]
-pytest_add_cli_args = ["-x", "-q", "-p", "no:cacheprovider"]
+pytest_add_cli_args = ["-x", "-q", "-p", "no:cacheprovider", "-n", "0"]
 pytest_add_cli_args_test_selection = [$tests]
 process_isolation = "forkserver"
 TOML
