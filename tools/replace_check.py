@@ -1,0 +1,126 @@
+"""Does some test fail when its subject is replaced by a constant or an identity?
+
+For every top-level function of the scoped modules, two runs of that
+module's tests: the function returning its own output with every number
+zeroed ('constant': same structure and shapes), then returning its first
+argument ('identity'). A replacement under which every selected test still
+passes "escaped": no test pins what that function computes. A habit before
+a review, like tools/mutation.sh, not CI.
+
+    python tools/replace_check.py                  # the core scope
+    python tools/replace_check.py --scope wiring   # steps, samplers, resume
+    python tools/replace_check.py --modules gitjax.losses --kinds constant
+
+Prints one line per replacement and a summary; --json FILE keeps them.
+Each run is its own pytest process (`-x`: it stops at the first failure),
+so a caught replacement costs a few seconds, an escaped one the whole
+selection. Runs with tests/conftest.py's eight fake devices, in-process
+(-n 0).
+"""
+import argparse
+import ast
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# module -> its tests (the same split as tools/mutation.sh).
+SCOPES = {
+    'core': {
+        'gitjax.losses': ['tests/test_losses.py', 'tests/test_bilevel.py',
+                          'tests/experiments/munit/test_munit_objective.py'],
+        'gitjax.invariance': ['tests/test_invariance.py'],
+        'gitjax.bilevel': ['tests/test_bilevel.py'],
+        'gitjax.paired': ['tests/test_paired.py'],
+    },
+    'wiring': {
+        'gitjax.experiments.classifier.steps': [
+            'tests/experiments/classifier/test_classifier_wiring.py',
+            'tests/experiments/classifier/test_classifier_steps.py'],
+        'gitjax.experiments.munit.steps': [
+            'tests/experiments/munit/test_munit_objective.py'],
+        'gitjax.experiments.maml.steps': [
+            'tests/experiments/maml/test_maml_wiring.py',
+            'tests/experiments/maml/test_maml_steps.py'],
+        'gitjax.data.pipeline': ['tests/data/test_pipeline.py'],
+        'gitjax.runtime.resume': ['tests/runtime/test_checkpoint.py'],
+    },
+}
+
+
+def functions(module_name):
+  """Names of the module's top-level functions that return a value."""
+  path = os.path.join(ROOT, *module_name.split('.')) + '.py'
+  tree = ast.parse(open(path).read())
+  names = []
+  for node in tree.body:
+    if isinstance(node, ast.FunctionDef) and any(
+        isinstance(n, ast.Return) and n.value is not None
+        for n in ast.walk(node)):
+      names.append(node.name)
+  return names
+
+
+def run_tests(tests, replace=None, timeout=900):
+  """(pytest exit code, seconds) of `tests` with an optional replacement."""
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [os.path.join(ROOT, 'tools'), ROOT, os.environ.get('PYTHONPATH', '')]))
+  env.pop('GITJAX_REPLACE', None)
+  if replace:
+    env['GITJAX_REPLACE'] = replace
+  start = time.time()
+  try:
+    code = subprocess.run(
+        [sys.executable, '-m', 'pytest', '-x', '-q', '-n', '0',
+         '-p', 'no:cacheprovider', '-p', 'replace_plugin', *tests],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        check=False).returncode
+  except subprocess.TimeoutExpired:
+    code = 'timeout'
+  return code, time.time() - start
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--scope', choices=sorted(SCOPES) + ['all'],
+                      default='core')
+  parser.add_argument('--modules', nargs='*', help='a subset of the scope')
+  parser.add_argument('--kinds', nargs='*', default=['constant', 'identity'],
+                      choices=['constant', 'identity'])
+  parser.add_argument('--json', help='write every outcome here')
+  args = parser.parse_args(argv)
+  scope = ({m: t for s in SCOPES.values() for m, t in s.items()}
+           if args.scope == 'all' else SCOPES[args.scope])
+  modules = args.modules or list(scope)
+  outcomes, escaped = [], []
+  for module in modules:
+    tests = scope[module]
+    code, seconds = run_tests(tests)
+    if code != 0:
+      sys.exit(f'{module}: its tests fail without any replacement (exit '
+               f'{code}): fix them first')
+    print(f'{module}: baseline passes in {seconds:.0f} s', flush=True)
+    for name in functions(module):
+      for kind in args.kinds:
+        code, seconds = run_tests(tests, f'{module}:{name}:{kind}')
+        verdict = {0: 'ESCAPED', 1: 'caught', 2: 'caught'}.get(code, f'error ({code})')
+        print(f'  {name} -> {kind}: {verdict} ({seconds:.0f} s)', flush=True)
+        outcomes.append({'module': module, 'function': name, 'kind': kind,
+                         'verdict': verdict, 'seconds': round(seconds, 1)})
+        if code == 0:
+          escaped.append(f'{module}.{name} ({kind})')
+  caught = sum(o['verdict'] == 'caught' for o in outcomes)
+  print(f'{len(outcomes)} replacements: {caught} caught, {len(escaped)} '
+        f'escaped, {len(outcomes) - caught - len(escaped)} errors')
+  for item in escaped:
+    print(f'  escaped: {item}')
+  if args.json:
+    with open(args.json, 'w') as f:
+      json.dump(outcomes, f, indent=1)
+
+
+if __name__ == '__main__':
+  main()
