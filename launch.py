@@ -148,11 +148,12 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top
   from gitjax import errors  # pylint: disable=g-import-not-at-top
+  from gitjax.runtime import paths  # pylint: disable=g-import-not-at-top
   from gitjax.runtime import processes  # pylint: disable=g-import-not-at-top
   from gitjax.runtime import provenance  # pylint: disable=g-import-not-at-top
   from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
 
-  workdir = os.path.abspath(os.path.expanduser(_WORKDIR.value))
+  workdir = paths.resolve(_WORKDIR.value)  # a local folder or gs://
   try:
     # Before anything else touches JAX; nothing happens without the flags.
     processes.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,

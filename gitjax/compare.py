@@ -23,14 +23,14 @@ import sys
 
 from gitjax import invariance
 from gitjax import report
+from gitjax.runtime import paths
 
 
 def _load(run):
   try:
-    with open(os.path.join(run, 'results.json')) as f:
-      results = json.load(f)
-    with open(os.path.join(run, 'per_class.json')) as f:
-      per_class = json.load(f)
+    results = json.loads(paths.read_text(os.path.join(run, 'results.json')))
+    per_class = json.loads(paths.read_text(os.path.join(run,
+                                                        'per_class.json')))
   except FileNotFoundError:
     print(f'error: {run} is not a finished classifier run (results.json or '
           'per_class.json missing)', file=sys.stderr)
@@ -40,7 +40,7 @@ def _load(run):
 
 def compare(runs, out, labels=None):
   """Writes the overlay figures and table; returns the table rows."""
-  os.makedirs(out, exist_ok=True)
+  paths.makedirs(out)
   ekld, accuracy, rows = {}, {}, []
   for i, run in enumerate(runs):
     results, per_class = _load(run)
@@ -75,15 +75,14 @@ def compare(runs, out, labels=None):
                     report.markdown_table(header, rows), '',
                     '![eKLD](ekld_vs_size.png)',
                     '![accuracy](accuracy_vs_size.png)', ''])
-  with open(os.path.join(out, 'compare.md'), 'w') as f:
-    f.write(text)
+  paths.write_text(os.path.join(out, 'compare.md'), text)
   return rows
 
 
 def study(workdir, out=None):
   """Paired comparisons of a finished git study; returns the table rows."""
   from gitjax.experiments.git import report as git_report  # pylint: disable=g-import-not-at-top
-  if not os.path.exists(os.path.join(workdir, 'config.json')):
+  if not paths.exists(os.path.join(workdir, 'config.json')):
     print(f'error: {workdir} holds no git study (no config.json)',
           file=sys.stderr)
     sys.exit(2)
@@ -94,11 +93,10 @@ def study(workdir, out=None):
           'missing); finish the study first', file=sys.stderr)
     sys.exit(2)
   if out:
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, 'paired.md'), 'w') as f:
-      f.write('\n'.join([f'# Paired comparisons: {workdir}', '',
-                         report.markdown_table(git_report.PAIRED_HEADER,
-                                               rows), '']))
+    paths.makedirs(out)
+    paths.write_text(os.path.join(out, 'paired.md'), '\n'.join([
+        f'# Paired comparisons: {workdir}', '',
+        report.markdown_table(git_report.PAIRED_HEADER, rows), '']))
   return rows
 
 

@@ -21,16 +21,16 @@ import sys
 import ml_collections
 
 from gitjax.errors import UserError
+from gitjax.runtime import paths
 from gitjax.runtime import provenance
 
 
 def _load_config(workdir):
   path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
+  if not paths.exists(path):
     raise UserError(f'{workdir} holds no config.json; give the workdir of '
                     'a classifier run')
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  config = ml_collections.ConfigDict(json.loads(paths.read_text(path)))
   if config.experiment != 'classifier':
     raise UserError(f'{workdir} is a {config.experiment!r} run; evaluate '
                     'takes classifier runs')
@@ -60,7 +60,7 @@ def evaluate(workdir, name=None, transform=None, images_per_class=None,
   name = name or (f'{config.data.transform}_{config.invariance.images_per_class}'
                   f'x{config.invariance.transforms_per_image}')
   out = os.path.join(workdir, 'evaluations', name)
-  if os.path.exists(out):
+  if paths.exists(out):
     raise UserError(f'{out} exists; pass another --name')
   mesh = pipeline.make_mesh()
   # The model, its input statistics and its state come from the data set it
@@ -78,7 +78,7 @@ def evaluate(workdir, name=None, transform=None, images_per_class=None,
     raise UserError(f'{workdir}/checkpoints holds no checkpoint yet')
   test = classifier.evaluate(config, data, state, statics, mesh)
   inv = classifier.measure_invariance(config, data, state, statics)
-  os.makedirs(out)
+  paths.makedirs(out)
   step, total = int(meta['step']), plan.total_steps
   results = classifier_report.write(config, out, data, plan, test, inv,
                                     {'checkpoint_step': step})
@@ -97,8 +97,7 @@ def evaluate(workdir, name=None, transform=None, images_per_class=None,
 def _amend_report(out, workdir, step, total):
   """States which checkpoint report.md describes, and the provenance."""
   path = os.path.join(out, 'report.md')
-  with open(path) as f:
-    lines = f.read().split('\n')
+  lines = paths.read_text(path).split('\n')
   if step < total:
     note = (f'**Unfinished run: this evaluates the checkpoint at step {step} '
             f'of {total} (training stopped early or is still running), not '
@@ -109,8 +108,7 @@ def _amend_report(out, workdir, step, total):
            for l in lines]
   lines[1:1] = ['', note]
   lines += provenance.provenance_markdown(workdir)
-  with open(path, 'w') as f:
-    f.write('\n'.join(lines))
+  paths.write_text(path, '\n'.join(lines))
 
 
 def main(argv=None):
@@ -127,7 +125,7 @@ def main(argv=None):
       print(f'error: --{name} must be >= 1', file=sys.stderr)
       sys.exit(2)
   try:
-    evaluate(os.path.abspath(args.workdir), args.name, args.transform,
+    evaluate(paths.resolve(args.workdir), args.name, args.transform,
              args.images_per_class, args.transforms_per_image)
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)

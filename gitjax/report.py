@@ -1,4 +1,8 @@
-"""Figures (matplotlib, PNG) and report.md pieces shared by the experiments."""
+"""Figures (matplotlib, PNG) and report.md pieces shared by the experiments.
+
+Figures are rendered into memory and written through runtime/paths.py, so a
+run folder on gs:// gets them as a local one does.
+"""
 import os
 
 import matplotlib
@@ -8,13 +12,15 @@ import matplotlib.ticker  # pylint: disable=g-import-not-at-top,wrong-import-pos
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from gitjax.runtime import paths  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import processes  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _save(fig, path):
+  """Writes `fig` as the PNG `path` (on the writer process) and closes it."""
   if processes.is_writer():  # one process writes the run folder
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches='tight')
+    paths.makedirs(os.path.dirname(path) or '.')
+    paths.save_figure(fig, path, dpi=110, bbox_inches='tight')
   plt.close(fig)
   return path
 

@@ -11,15 +11,19 @@ fault, a partial copy) is skipped for the newest readable one, with a printed
 line; the run's own process (`owner=True`) also moves it aside to
 DIRECTORY_unreadable/ and removes orbax's temp folders of saves that a kill
 interrupted.
+
+DIRECTORY may be local or gs:// (runtime/paths.py); orbax gets it as an
+etils.epath.Path. Locally orbax saves a step into a temp folder and renames
+it; GCS has no rename, so there orbax writes the step folder itself and
+commit_success.txt last, and a step without that file is not a checkpoint.
 """
-import glob
 import os
-import shutil
 
 import jax
 import orbax.checkpoint as ocp
 
 from gitjax.errors import UserError
+from gitjax.runtime import paths
 from gitjax.runtime import processes
 
 
@@ -37,17 +41,18 @@ class Checkpointer:
   def __init__(self, directory, keep=2, owner=False):
     """`owner`: this process holds the workdir's lock and may tidy the
     folder (temp folders of interrupted saves, unreadable checkpoints)."""
-    self.directory = os.path.abspath(directory)
+    self.directory = paths.resolve(directory)
     # Every process saves and restores (orbax needs all); one tidies.
     self.owner = owner and processes.is_writer()
     if self.owner:
-      for tmp in glob.glob(os.path.join(self.directory,
-                                        '*.orbax-checkpoint-tmp*')):
-        shutil.rmtree(tmp, ignore_errors=True)
+      for tmp in paths.glob(os.path.join(self.directory,
+                                         '*.orbax-checkpoint-tmp*')):
+        paths.rmtree(tmp, ignore_errors=True)
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=True, enable_async_checkpointing=False)
     self._manager = ocp.CheckpointManager(
-        self.directory, options=options, item_names=('state', 'meta'))
+        paths.as_epath(self.directory), options=options,
+        item_names=('state', 'meta'))
     self.restored_meta = None  # the meta of the last restore(), for resumes
 
   def latest_step(self):
@@ -131,10 +136,10 @@ class Checkpointer:
     """Moves an unreadable step out of orbax's sight (a later save of the
     same step would otherwise be skipped as done)."""
     aside = os.path.join(self.directory + '_unreadable', str(step))
-    os.makedirs(os.path.dirname(aside), exist_ok=True)
-    if os.path.exists(aside):
-      shutil.rmtree(aside)
-    shutil.move(os.path.join(self.directory, str(step)), aside)
+    paths.makedirs(os.path.dirname(aside))
+    if paths.exists(aside):
+      paths.rmtree(aside)
+    paths.move(os.path.join(self.directory, str(step)), aside)
     self._manager.reload()
     return aside
 

@@ -1,9 +1,19 @@
-"""Metrics: one JSON line per logged step and TensorBoard event files."""
+"""Metrics: one JSON line per logged step and TensorBoard event files.
+
+On a local or NFS workdir metrics.jsonl is appended to and flushed per
+line. A GCS object cannot be appended to, so on a gs:// workdir the writer
+keeps the lines and writes the whole object again at each logged step (one
+upload per log line; a kill loses nothing logged). TensorBoard event files
+are tensorboardX's: on gs:// it writes them itself (its own GCS writer, with
+google-cloud-storage), uploading the whole event file at each flush.
+"""
+import io
 import json
 import math
 import os
 
 from gitjax.errors import NonFiniteError
+from gitjax.runtime import paths
 from gitjax.runtime import processes
 
 METRICS_FILE = 'metrics.jsonl'
@@ -29,37 +39,54 @@ class MetricWriter:
     self._active = processes.is_writer()
     if not self._active:
       return
-    if resume_step is not None and os.path.exists(self.path):
+    if resume_step is not None and paths.exists(self.path):
       self._truncate_after(resume_step)
-    self._file = open(self.path, 'a')
+    # gs://: every line so far, written whole at each write (self._file is
+    # None); locally None, and the file is appended to.
+    self._lines = self._file = None
+    if paths.is_url(self.path):
+      self._lines = (_lines_of(paths.read_text(self.path))
+                     if paths.exists(self.path) else [])
+    else:
+      self._file = open(self.path, 'a')
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     purge = None if resume_step is None else int(resume_step) + 1
     self._tb = SummaryWriter(logdir=workdir, flush_secs=30, purge_step=purge)
 
   def _truncate_after(self, step):
-    with open(self.path) as f:
-      lines = [l if l.endswith('\n') else l + '\n' for l in f
-               if _step_of(l) is not None and _step_of(l) <= step]
-    tmp = f'{self.path}.{os.getpid()}.tmp'  # unique: never another's temp
-    with open(tmp, 'w') as f:
-      f.writelines(lines)
-    os.replace(tmp, self.path)
+    lines = [l if l.endswith('\n') else l + '\n'
+             for l in _lines_of(paths.read_text(self.path))
+             if _step_of(l) is not None and _step_of(l) <= step]
+    # Locally a temp file renamed over metrics.jsonl; on gs:// the object.
+    paths.write_text(self.path, ''.join(lines))
 
   def write(self, step, scalars):
     if not self._active:
       return
     record = {'step': int(step)}
     record.update({k: _scalar(v) for k, v in scalars.items()})
-    self._file.write(json.dumps(record, sort_keys=True) + '\n')
-    self._file.flush()
+    line = json.dumps(record, sort_keys=True) + '\n'
+    if self._lines is None:
+      self._file.write(line)
+      self._file.flush()
+    else:
+      self._lines.append(line)
+      paths.write_text(self.path, ''.join(self._lines))
     for key, value in scalars.items():
       self._tb.add_scalar(key, float(value), int(step))
 
   def close(self):
     if not self._active:
       return
-    self._file.close()
+    if self._file is not None:
+      self._file.close()
     self._tb.close()
+
+
+def _lines_of(text):
+  """The lines of a file's text, each with its newline (the last one may
+  lack it), as iterating over the open file gives them."""
+  return list(io.StringIO(text))
 
 
 def _step_of(line):
@@ -74,10 +101,10 @@ def _step_of(line):
 def read(workdir):
   """All records of WORKDIR/metrics.jsonl as a list of dicts."""
   path = os.path.join(workdir, METRICS_FILE)
-  if not os.path.exists(path):
+  if not paths.exists(path):
     return []
-  with open(path) as f:
-    return [json.loads(l) for l in f if l.strip()]
+  return [json.loads(l) for l in _lines_of(paths.read_text(path))
+          if l.strip()]
 
 
 def check_finite(step, scalars, last_checkpoint, checkpoint_dir):

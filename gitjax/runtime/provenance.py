@@ -18,6 +18,7 @@ import subprocess
 
 from gitjax.errors import DataError
 from gitjax.errors import WorkdirError
+from gitjax.runtime import paths
 from gitjax.runtime import workdir as workdir_lib
 
 PROVENANCE_FILE = workdir_lib.PROVENANCE_FILE
@@ -126,8 +127,7 @@ def write(workdir, config, resumed):
 
 def _read(path):
   try:
-    with open(path) as f:
-      return json.load(f)
+    return json.loads(paths.read_text(path))
   except (OSError, ValueError):
     return None  # none yet (a run from before provenance) or damaged
 

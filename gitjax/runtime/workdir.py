@@ -26,7 +26,13 @@ One run per workdir: `prepare` takes an exclusive `flock` on
 WORKDIR/.lock before it reads or writes config.json and holds it until the
 process exits; a second launch gets a one-line error naming the holder's pid
 and host. The kernel drops the lock when its process dies, so a lock file
-left by a killed run does not block.
+left by a killed run does not block. A gs:// workdir (runtime/paths.py) has
+no lock: GCS has no flock, so `lock` prints a one-line warning (once per
+process) and the user keeps to one launch per folder.
+
+Every read and write goes through runtime/paths.py, so WORKDIR may be a
+local or NFS folder or a gs:// URL; `prepare` refuses a gs:// one, in one
+line, when the packages that reach it are missing.
 
 A run over many processes (runtime/processes.py) has one writer, process 0:
 it alone takes the lock, checks and writes config.json, and writes every
@@ -40,10 +46,10 @@ import os
 import shlex
 import socket
 import sys
-import tempfile
 import time
 
 from gitjax.errors import WorkdirError
+from gitjax.runtime import paths
 from gitjax.runtime import processes
 
 CONFIG_FILE = 'config.json'
@@ -62,8 +68,10 @@ NO_RESULT_CHANGE = ('run.checkpoint_every', 'run.log_every', 'run.prefetch',
                     # a sibling's state at the DRS/DRW switch, or step 0:
                     # the same parameters (tests/experiments/test_classifier)
                     'train.branch_from', 'share_prefix')
-# Open lock files of the workdirs this process holds, by absolute path.
+# Open lock files of the workdirs this process holds, by absolute path
+# (None for a gs:// workdir, which has no lock).
 _HELD_LOCKS = {}
+_warned_no_lock = False  # one warning per process about gs:// folders
 
 
 def _flatten(tree, prefix=''):
@@ -107,12 +115,24 @@ def _why_allowed(key):
 def lock(workdir):
   """Takes the exclusive lock of WORKDIR for the life of this process.
 
+  A gs:// workdir is not locked (GCS has no flock): a one-line warning,
+  printed once per process, says so.
+
   Raises:
     WorkdirError: another live process holds it (named by pid and host),
       or the folder is not writable.
   """
-  workdir = os.path.abspath(workdir)
+  global _warned_no_lock
+  workdir = paths.resolve(workdir)
   if workdir in _HELD_LOCKS:
+    return
+  if paths.is_url(workdir):
+    if not _warned_no_lock:
+      print(f'warning: {workdir} and any other gs:// run folder of this '
+            'launch are not locked (GCS has no flock): make sure only one '
+            'launch at a time uses them', flush=True)
+      _warned_no_lock = True
+    _HELD_LOCKS[workdir] = None
     return
   path = os.path.join(workdir, LOCK_FILE)
   try:
@@ -139,7 +159,7 @@ def lock(workdir):
 
 def unlock(workdir):
   """Releases a lock this process took (the process's exit does it too)."""
-  fd = _HELD_LOCKS.pop(os.path.abspath(workdir), None)
+  fd = _HELD_LOCKS.pop(paths.resolve(workdir), None)
   if fd is not None:
     os.close(fd)
 
@@ -149,9 +169,11 @@ def _is_scratch(name):
   return name == LOCK_FILE or name.endswith('.tmp')
 
 
-def _is_result(root, name, workdir):
-  # provenance.json is written before any work, like config.json.
-  return not (root == workdir and (
+def _is_result(folder, name):
+  """Whether the file `name` in `folder` (relative to the workdir, '' for
+  the workdir itself) is a result; provenance.json is written before any
+  work, like config.json."""
+  return not (folder == '' and (
       name in (CONFIG_FILE, PROVENANCE_FILE) or _is_scratch(name)))
 
 
@@ -172,24 +194,40 @@ def prepare(workdir, config_json):
   return processes.on_writer(lambda: _prepare(workdir, config_json))
 
 
+def _check_url(workdir):
+  """One-line errors for a URL workdir gitjax cannot use."""
+  if not paths.is_url(workdir):
+    return
+  if not workdir.startswith('gs://'):
+    raise WorkdirError(f'--workdir {workdir}: the only URLs a run folder may '
+                       'be are gs:// ones; give gs://BUCKET/... or a folder')
+  missing = paths.missing_packages(workdir)
+  if missing:
+    raise WorkdirError(f'--workdir {workdir} needs {" and ".join(missing)} '
+                       f'(pip install {" ".join(missing)}): etils.epath '
+                       'reaches gs:// through gcsfs (or tensorflow), '
+                       'tensorboardX writes event files there with '
+                       'google-cloud-storage')
+
+
 def _prepare(workdir, config_json):
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
+  _check_url(workdir)
+  if paths.exists(workdir) and not paths.isdir(workdir):
     raise WorkdirError(f'--workdir {workdir} is a file; give a folder')
   path = os.path.join(workdir, CONFIG_FILE)
-  if (not os.path.exists(path) and os.path.isdir(workdir) and
-      any(not _is_scratch(n) for n in os.listdir(workdir))):
+  if (not paths.exists(path) and paths.isdir(workdir) and
+      any(not _is_scratch(n) for n in paths.listdir(workdir))):
     raise WorkdirError(f'--workdir {workdir} is not empty and holds no '
                        f'{CONFIG_FILE}; choose a new or empty folder')
   try:
-    os.makedirs(workdir, exist_ok=True)
+    paths.makedirs(workdir)
   except OSError as e:
     raise WorkdirError(f'cannot write to --workdir {workdir} ({e.strerror}); '
                        'give a folder you can write to') from e
   lock(workdir)  # before config.json is read: one process per workdir
-  if os.path.exists(path):
+  if paths.exists(path):
     try:
-      with open(path) as f:
-        old = json.load(f)
+      old = json.loads(paths.read_text(path))
     except (OSError, ValueError) as e:
       raise WorkdirError(
           f'{path} is unreadable or not JSON ({str(e).splitlines()[0]}); '
@@ -234,42 +272,29 @@ def _prepare(workdir, config_json):
 def _has_results(workdir):
   """True if the folder holds anything besides config.json, provenance.json,
   the lock, temp files and empty dirs."""
-  for root, _, files in os.walk(workdir):
-    for name in files:
-      if _is_result(root, name, workdir):
-        return True
-  return False
+  return any(_is_result(folder, name)
+             for folder, name in paths.walk_files(workdir))
 
 
 def _write_atomic(path, text):
-  """Temp file with a unique name in the same folder + rename: a kill leaves
-  no half file, and two writers never share a temp file."""
+  """paths.write_text on the writer process: locally a temp file with a
+  unique name in the same folder + rename (a kill leaves no half file, and
+  two writers never share a temp file); on gs:// the object itself."""
   if not processes.is_writer():
     return
-  directory, name = os.path.split(path)
-  fd, tmp = tempfile.mkstemp(prefix=name + '.', suffix='.tmp',
-                             dir=directory or '.')
-  try:
-    with os.fdopen(fd, 'w') as f:
-      f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  paths.write_text(path, text)
 
 
 def subdir(workdir, name):
   """workdir/name, created if needed."""
   path = os.path.join(workdir, name)
-  os.makedirs(path, exist_ok=True)
+  paths.makedirs(path)
   return path
 
 
 def is_done(workdir):
   """Whether the run in WORKDIR finished (process 0's answer, on all)."""
-  return processes.share(os.path.exists(os.path.join(workdir, DONE_FILE)))
+  return processes.share(paths.exists(os.path.join(workdir, DONE_FILE)))
 
 
 def mark_done(workdir, summary):
@@ -282,6 +307,13 @@ def mark_done(workdir, summary):
 def write_text(path, text):
   """Writes a text file (report.md) atomically, on the writer process."""
   _write_atomic(path, text)
+
+
+def write_bytes(path, data):
+  """Writes a binary file (an .npy snapshot) as write_text writes text:
+  atomically, on the writer process only."""
+  if processes.is_writer():
+    paths.write_bytes(path, data)
 
 
 def write_json(path, obj):

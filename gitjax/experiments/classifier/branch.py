@@ -18,6 +18,7 @@ from gitjax import config_base
 from gitjax import errors
 from gitjax.runtime import checkpoint as checkpoint_lib
 from gitjax.runtime import metrics as metrics_lib
+from gitjax.runtime import paths
 from gitjax.runtime import resume
 from gitjax.runtime import workdir as workdir_lib
 
@@ -60,7 +61,7 @@ def check_source(config, plan, data):
   source = config.train.branch_from
   if not source:
     return None
-  source = os.path.abspath(os.path.expanduser(source))
+  source = paths.resolve(source)
   if not plan.shares_prefix(data):
     raise errors.ConfigError(
         f'config.train.branch_from={source!r}: method {config.method} does not '
@@ -68,13 +69,12 @@ def check_source(config, plan, data):
         'validation split, GIT steps before the switch, or no switch before '
         "the last epoch); leave it at ''")
   config_file = os.path.join(source, workdir_lib.CONFIG_FILE)
-  if not os.path.exists(config_file):
+  if not paths.exists(config_file):
     raise errors.ConfigError(
         f'config.train.branch_from={source!r} is not a classifier run folder '
         f'(no {workdir_lib.CONFIG_FILE}); give the folder of a run of the '
         'same recipe')
-  with open(config_file) as f:
-    theirs = json.load(f)
+  theirs = json.loads(paths.read_text(config_file))
   if theirs.get('experiment') != 'classifier':
     raise errors.ConfigError(
         f'config.train.branch_from={source!r} is a {theirs.get("experiment")} '
@@ -108,7 +108,7 @@ def start(config, workdir, state, plan, data):
     return checkpointer, writer, state, first, None
   step, restored = plan.switch_step, None
   directory = os.path.join(source, DIR)
-  if os.path.isdir(directory):
+  if paths.isdir(directory):
     there = checkpoint_lib.Checkpointer(directory)
     if step in there.all_steps():
       restored, _ = there.restore(state, step=step)
@@ -118,11 +118,9 @@ def start(config, workdir, state, plan, data):
           'training from step 0', flush=True)
     return checkpointer, writer, state, first, None
   # The writer of a run without checkpoints holds nothing after step 0.
-  with open(os.path.join(source, metrics_lib.METRICS_FILE)) as f:
-    for line in f:
-      record = json.loads(line)
-      if record['step'] <= step:
-        writer.write(record.pop('step'), record)
+  for record in metrics_lib.read(source):
+    if record['step'] <= step:
+      writer.write(record.pop('step'), record)
   print(f'starting at step {step} (the DRS/DRW switch) from {source}, whose '
         'steps before it this run shares', flush=True)
   return checkpointer, writer, restored, step, {'run': source, 'step': step}

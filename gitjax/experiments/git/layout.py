@@ -7,6 +7,7 @@ MUNIT run an instance's GIT methods load.
 import os
 
 from gitjax import config_base
+from gitjax.runtime import paths
 
 
 def instance_seed(config, instance):
@@ -22,5 +23,5 @@ def uses_git(config):
 def munit_folder(config, workdir, instance):
   """The MUNIT run the instance's GIT methods re-style with."""
   if config.git.munit_workdir:
-    return os.path.abspath(os.path.expanduser(config.git.munit_workdir))
+    return paths.resolve(config.git.munit_workdir)
   return os.path.join(workdir, f'instance_{instance}', 'munit')

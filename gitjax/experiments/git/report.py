@@ -7,11 +7,9 @@ methods against their twin without GIT) as paired differences over the
 instances. `comparisons(workdir)` recomputes the pairs of a finished study
 without training (also `python -m gitjax.compare --study WORKDIR`).
 """
-import glob
 import json
 import math
 import os
-import shutil
 
 import ml_collections
 import numpy as np
@@ -22,14 +20,14 @@ from gitjax import paired
 from gitjax import report
 from gitjax.experiments.git import layout
 from gitjax.experiments.munit import report as munit_report
+from gitjax.runtime import paths
 from gitjax.runtime import provenance
 from gitjax.runtime import processes
 from gitjax.runtime import workdir as workdir_lib
 
 
 def _read(path):
-  with open(path) as f:
-    return json.load(f)
+  return json.loads(paths.read_text(path))
 
 
 def _stats(values):
@@ -180,7 +178,7 @@ def _munit_section(config, workdir, figures):
   for instance in range(config.num_instances):
     folder = layout.munit_folder(config, workdir, instance)
     path = os.path.join(folder, 'results.json')
-    results = _read(path) if os.path.exists(path) else None
+    results = _read(path) if paths.exists(path) else None
     out['instances'].append({
         'folder': folder,
         'headline': munit_report.headline(results) if results else None,
@@ -190,15 +188,15 @@ def _munit_section(config, workdir, figures):
       break  # one given MUNIT serves every instance
   out.update(label_preservation(out['instances']))
   source = layout.munit_folder(config, workdir, 0)
-  samples = sorted(glob.glob(os.path.join(source, 'figures', 'samples_*.png')))
+  samples = sorted(paths.glob(os.path.join(source, 'figures', 'samples_*.png')))
   picks = ([('munit_samples.png', samples[-1])] if samples else []) + [
       (f'munit_{os.path.basename(p)}', p) for p in
-      sorted(glob.glob(os.path.join(source, 'figures', 'recovered_*.png')))
-      + glob.glob(os.path.join(source, 'figures', 'labels.png'))
-      + glob.glob(os.path.join(source, 'figures', 'interpolation.png'))]
+      sorted(paths.glob(os.path.join(source, 'figures', 'recovered_*.png')))
+      + paths.glob(os.path.join(source, 'figures', 'labels.png'))
+      + paths.glob(os.path.join(source, 'figures', 'interpolation.png'))]
   for name, path in picks:
     if processes.is_writer():
-      shutil.copyfile(path, os.path.join(figures, name))
+      paths.copy(path, os.path.join(figures, name))
     out['figures'].append(name)
   return out
 

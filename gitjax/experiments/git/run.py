@@ -47,6 +47,7 @@ from gitjax.experiments.dataset import run as dataset
 from gitjax.experiments.git import layout
 from gitjax.experiments.git import report as git_report
 from gitjax.experiments.munit import run as munit
+from gitjax.runtime import paths
 from gitjax.runtime import workdir as workdir_lib
 
 STAGES_FILE = 'stages.json'
@@ -117,9 +118,8 @@ class StageClock:
   def __init__(self, workdir):
     self.path = os.path.join(workdir, STAGES_FILE)
     self.stages = {}
-    if os.path.exists(self.path):
-      with open(self.path) as f:
-        self.stages = json.load(f)
+    if paths.exists(self.path):
+      self.stages = json.loads(paths.read_text(self.path))
 
   def run(self, name, fn):
     record = self.stages.setdefault(name, {'seconds': 0.0, 'done': False})

@@ -5,15 +5,7 @@ from gitjax import report  # sets the Agg backend before pyplot
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-order
 import numpy as np
 
-from gitjax.runtime import processes
 from gitjax.runtime import workdir as workdir_lib
-
-
-def _save(fig, path):
-  if processes.is_writer():  # one process writes the run folder
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches='tight')
-  plt.close(fig)
 
 
 def accuracy_figure(path, results):
@@ -31,7 +23,7 @@ def accuracy_figure(path, results):
   ax.set_title(f'{results["data"]}: {results["ways"]}-way '
                f'{results["shots"]}-shot, {results["test_tasks"]} tasks')
   ax.legend()
-  _save(fig, path)
+  report._save(fig, path)  # pylint: disable=protected-access
 
 
 def _pct(value, ci=None):

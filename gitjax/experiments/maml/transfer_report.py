@@ -4,6 +4,8 @@ import os
 from gitjax import report  # sets the Agg backend before pyplot
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-order
 
+from gitjax.runtime import workdir as workdir_lib
+
 LABELS = {'maml': 'MAML', 'maml++': 'MAML++', 'anil': 'ANIL',
           'cnn_head': 'plain CNN, head fine-tuned',
           'cnn_all': 'plain CNN, all layers fine-tuned',
@@ -48,9 +50,7 @@ def figure(path, result):
   st = result['settings']
   fig.suptitle(f'invariance transfer to new classes ({st["transform"]}; '
                f'{len(result["seeds"])} seed(s), 95% intervals)')
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  fig.savefig(path, dpi=110, bbox_inches='tight')
-  plt.close(fig)
+  report._save(fig, path)  # pylint: disable=protected-access
 
 
 def _cell(cell, scale=1.0, digits=3):
@@ -102,5 +102,4 @@ def write_markdown(workdir, result):
       report.markdown_table(['learner', 'K', 'eKLD (T-scaled)', 'eKLD raw',
                              'T', 'consistency', 'acc clean %',
                              'acc transformed %', 'kept'], rows), '']
-  with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write('\n'.join(lines))
+  workdir_lib.write_text(os.path.join(workdir, 'report.md'), '\n'.join(lines))

@@ -1,5 +1,4 @@
 """What a MUNIT run writes: figures, results.json and report.md."""
-import glob
 import os
 
 import jax
@@ -7,6 +6,7 @@ import numpy as np
 
 from gitjax import report
 from gitjax.runtime import metrics as metrics_lib
+from gitjax.runtime import paths
 from gitjax.runtime import provenance
 from gitjax.runtime import workdir as workdir_lib
 
@@ -249,8 +249,8 @@ def _recovery_lines(recovery):
 
 def _write_markdown(workdir, results):
   speed = results['speed']
-  samples = sorted(glob.glob(os.path.join(workdir, 'figures',
-                                          'samples_*.png')))
+  samples = sorted(paths.glob(os.path.join(workdir, 'figures',
+                                           'samples_*.png')))
   lines = [
       f'# MUNIT for GIT on {results["data"]} ({results["transform"]})', '',
       f'Command: `{results["command"]}`', '',

@@ -40,6 +40,7 @@ from gitjax.experiments.munit import steps
 from gitjax.models import munit_warp
 from gitjax.runtime import checkpoint as checkpoint_lib
 from gitjax.runtime import metrics as metrics_lib
+from gitjax.runtime import paths
 from gitjax.runtime import progress as progress_lib
 from gitjax.runtime import resume
 from gitjax.runtime import workdir as workdir_lib
@@ -329,15 +330,13 @@ def load_generator(workdir, step=None):
     workdir: the run folder (config.json, generator.json, checkpoints/).
     step: which checkpoint (default: the latest).
   """
-  paths = [os.path.join(workdir, f) for f in (workdir_lib.CONFIG_FILE,
+  files = [os.path.join(workdir, f) for f in (workdir_lib.CONFIG_FILE,
                                               GENERATOR_FILE)]
-  for path in paths:
-    if not os.path.exists(path):
+  for path in files:
+    if not paths.exists(path):
       raise WorkdirError(f'{path} is missing: {workdir} holds no MUNIT run')
-  with open(paths[0]) as f:
-    config = json.load(f)
-  with open(paths[1]) as f:
-    image_shape = tuple(json.load(f)['image_shape'])
+  config = json.loads(paths.read_text(files[0]))
+  image_shape = tuple(json.loads(paths.read_text(files[1]))['image_shape'])
   if config.get('experiment') != 'munit':
     raise WorkdirError(f'{workdir} holds a {config.get("experiment")!r} run, '
                        'not a MUNIT run')
@@ -389,25 +388,23 @@ def check_generator(workdir, image_shape, step=0):
 
   Returns the run's image shape.
   """
-  if not os.path.isdir(workdir):
+  if not paths.isdir(workdir):
     raise ConfigError(f'git.munit_workdir={workdir!r} does not exist: give '
                       'the folder of a finished munit run')
   config_path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
   shape_path = os.path.join(workdir, GENERATOR_FILE)
   try:
-    with open(config_path) as f:
-      experiment = json.load(f).get('experiment')
+    experiment = json.loads(paths.read_text(config_path)).get('experiment')
   except (OSError, ValueError):
     experiment = None
   if experiment != 'munit':
     raise ConfigError(f'git.munit_workdir={workdir!r} holds no MUNIT run '
                       f'(no munit {workdir_lib.CONFIG_FILE}): give the folder '
                       'of a finished munit run')
-  if not workdir_lib.is_done(workdir) or not os.path.exists(shape_path):
+  if not workdir_lib.is_done(workdir) or not paths.exists(shape_path):
     raise ConfigError(f'git.munit_workdir={workdir!r} holds an unfinished '
                       'MUNIT run: finish it first (rerun its launch command)')
-  with open(shape_path) as f:
-    trained_shape = tuple(json.load(f)['image_shape'])
+  trained_shape = tuple(json.loads(paths.read_text(shape_path))['image_shape'])
   if trained_shape != tuple(image_shape):
     raise ConfigError(
         f'git.munit_workdir={workdir!r} was trained on images of shape '

@@ -2,7 +2,7 @@
 
     python -m gitjax.experiments.ring.report OUT_DIR WORKDIR [WORKDIR ...]
 """
-import glob
+import io
 import json
 import os
 import sys
@@ -11,18 +11,26 @@ import numpy as np
 
 from gitjax import report
 from gitjax.experiments.ring import steps
+from gitjax.runtime import paths
 from gitjax.runtime import provenance
 from gitjax.runtime import workdir as workdir_lib
 
 
+def npy_bytes(array):
+  """The bytes np.save writes for `array` (an .npy file)."""
+  buffer = io.BytesIO()
+  np.save(buffer, array)
+  return buffer.getvalue()
+
+
 def snapshot_panels(workdir, max_panels):
   """[(label, samples)] of up to max_panels evaluations, the last included."""
-  paths = sorted(glob.glob(os.path.join(workdir, 'snapshots', 'step_*.npy')))
-  if len(paths) > max_panels:  # evenly spaced, counted back from the last
-    picks = np.linspace(len(paths) - 1, 0, max_panels).round().astype(int)
-    paths = [paths[i] for i in sorted(set(picks))]
-  return [(f'step {int(os.path.basename(p)[5:12])}', np.load(p))
-          for p in paths]
+  files = sorted(paths.glob(os.path.join(workdir, 'snapshots', 'step_*.npy')))
+  if len(files) > max_panels:  # evenly spaced, counted back from the last
+    picks = np.linspace(len(files) - 1, 0, max_panels).round().astype(int)
+    files = [files[i] for i in sorted(set(picks))]
+  return [(f'step {int(os.path.basename(p)[5:12])}',
+           np.load(io.BytesIO(paths.read_bytes(p)))) for p in files]
 
 
 def write_markdown(workdir, results):
@@ -62,8 +70,8 @@ def compare(out_dir, workdirs):
   """Table (compare.md) and final-sample figure of finished runs."""
   rows, panels, centres, radius = [], [], None, None
   for w in workdirs:
-    res = json.load(open(os.path.join(w, 'results.json')))
-    cfg = json.load(open(os.path.join(w, 'config.json')))['ring']
+    res = json.loads(paths.read_text(os.path.join(w, 'results.json')))
+    cfg = json.loads(paths.read_text(os.path.join(w, 'config.json')))['ring']
     rate = res['speed']['iterations_per_s']
     rows.append([res['unroll_steps'], res['steps'], res['modes_covered'],
                  f'{100 * res["hq_fraction"]:.1f}%', f'{res["mode_kl"]:.3f}',
@@ -76,9 +84,9 @@ def compare(out_dir, workdirs):
   table = report.markdown_table(
       ['K', 'iterations', 'modes covered', 'high quality', 'mode KL',
        'wall s', 'it/s', 'workdir'], rows)
-  os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, 'compare.md'), 'w') as f:
-    f.write(table + '\n\n![final samples](samples.png)\n')
+  paths.makedirs(out_dir)
+  paths.write_text(os.path.join(out_dir, 'compare.md'),
+                   table + '\n\n![final samples](samples.png)\n')
   report.ring_samples_figure(os.path.join(out_dir, 'samples.png'), panels,
                              centres, radius, title='final samples')
   return table

@@ -91,7 +91,9 @@ def train(config, workdir):
                                  checkpointer.directory)
         if eval_now:
           samples, ev = evaluate(config, statics, state.params['gen'], z_eval)
-          np.save(os.path.join(snapshots, f'step_{done:07d}.npy'), samples)
+          workdir_lib.write_bytes(
+              os.path.join(snapshots, f'step_{done:07d}.npy'),
+              ring_report.npy_bytes(samples))
           scalars.update({k: v for k, v in ev.items() if k != 'mode_counts'})
         writer.write(done, scalars)
         if log_now or eval_now:
