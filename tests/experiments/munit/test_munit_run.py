@@ -87,9 +87,13 @@ def test_smoke_run_writes_everything(smoke_run):
 @pytest.mark.parametrize('module, arg, shape', [
     (munit_digits, 'bg,smoke', (28, 28, 1)),
     (munit_digits, 'dil,smoke', (28, 28, 1)),
-    (munit_mnist, 'rot,smoke', (28, 28, 1)),
+    # GIT's sizes (the largest smoke graph) and a second CIFAR transform:
+    # slow; the fixture above trains munit_digits:rot.
+    pytest.param(munit_mnist, 'rot,smoke', (28, 28, 1),
+                 marks=pytest.mark.slow),
     (munit_cifar10_lt, 'none,smoke', (32, 32, 3)),
-    (munit_cifar10_lt, 'brightness_contrast,smoke', (32, 32, 3)),
+    pytest.param(munit_cifar10_lt, 'brightness_contrast,smoke', (32, 32, 3),
+                 marks=pytest.mark.slow),
 ])
 def test_smoke_variants_of_the_other_configs(tmp_path, fake_npz, module, arg,
                                              shape):
