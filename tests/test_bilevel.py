@@ -121,6 +121,33 @@ def test_zero_steps_is_the_identity():
     bilevel.unroll(params, state, lambda p, _: 0.0, tx, -1)
 
 
+def test_sgd_per_step_uses_each_step_and_tensor_rate_by_hand():
+  # f(theta) = 0.5 * (a^2 + 3 b^2): gradients (a, 3 b). Rates: a [0.1, 0.2],
+  # b [0.5] (one rate for every step).
+  rates = {'a': jnp.array([0.1, 0.2]), 'b': jnp.array([0.5])}
+  loss = lambda p, _: 0.5 * (p['a'] ** 2 + 3.0 * p['b'] ** 2)
+  theta = {'a': jnp.float32(1.0), 'b': jnp.float32(2.0)}
+  tx = bilevel.sgd_per_step(rates)
+  out, count = bilevel.unroll(theta, tx.init(theta), loss, tx, 3)
+  # a: 1 -> 0.9 -> 0.72 -> 0.576 (steps 1 and 2 reuse the last rate, 0.2);
+  # b: 2 -> 2 (1 - 1.5) = -1 -> 0.5 -> -0.25.
+  np.testing.assert_allclose(out['a'], 0.576, rtol=1e-6)
+  np.testing.assert_allclose(out['b'], -0.25, rtol=1e-6)
+  assert int(count) == 3
+
+  # d a_1 / d rate_a0 = -grad = -1; second order: d a_1 / d a_0 = 1 - 0.1;
+  # first order keeps the rates' gradient and drops the inner Hessian.
+  def a_after_one(r, a0, first_order):
+    one = bilevel.sgd_per_step({'a': r}, first_order=first_order)
+    return bilevel.unroll({'a': a0}, one.init(None),
+                          lambda p, _: 0.5 * p['a'] ** 2, one, 1)[0]['a']
+  for first_order, d_a0 in ((False, 0.9), (True, 1.0)):
+    g_r, g_a = jax.grad(a_after_one, (0, 1))(jnp.array([0.1]),
+                                             jnp.float32(1.0), first_order)
+    np.testing.assert_allclose(g_r, [-1.0], rtol=1e-6)
+    np.testing.assert_allclose(g_a, d_a0, rtol=1e-6)
+
+
 @pytest.mark.parametrize('make_tx', [lambda: optax.sgd(0.1),
                                      lambda: bilevel.adam(0.1)])
 def test_checkpoint_does_not_change_values_or_gradients(make_tx):

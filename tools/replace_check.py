@@ -8,7 +8,8 @@ passes "escaped": no test pins what that function computes. A habit before
 a review, like tools/mutation.sh, not CI.
 
     python tools/replace_check.py                  # the core scope
-    python tools/replace_check.py --scope wiring   # steps, samplers, resume
+    python tools/replace_check.py --scope samplers # samplers, checkpoints, resume
+    python tools/replace_check.py --scope wiring   # the trainers' steps (slow)
     python tools/replace_check.py --modules gitjax.losses --kinds constant
 
 Prints one line per replacement and a summary; --json FILE keeps them.
@@ -23,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +37,16 @@ SCOPES = {
         'gitjax.invariance': ['tests/test_invariance.py'],
         'gitjax.bilevel': ['tests/test_bilevel.py'],
         'gitjax.paired': ['tests/test_paired.py'],
+    },
+    'samplers': {  # the fast part of the wiring (tools/mutation.sh samplers)
+        'gitjax.data.pipeline': ['tests/data/test_pipeline.py'],
+        'gitjax.runtime.checkpoint': ['tests/runtime/test_checkpoint.py'],
+        'gitjax.runtime.resume': [
+            'tests/experiments/classifier/test_classifier_run.py::'
+            'test_resume_after_a_kill_gives_the_same_state'],
+        'gitjax.runtime.metrics': ['tests/runtime/test_metrics.py'],
+        'gitjax.experiments.classifier.branch': [
+            'tests/experiments/git/test_share_prefix.py'],
     },
     'wiring': {
         'gitjax.experiments.classifier.steps': [
@@ -69,8 +81,13 @@ def run_tests(tests, replace=None, timeout=900):
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(
       [os.path.join(ROOT, 'tools'), ROOT, os.environ.get('PYTHONPATH', '')]))
   env.pop('GITJAX_REPLACE', None)
+  log = os.path.join(tempfile.gettempdir(),
+                     f'gitjax-replace-check-{os.getpid()}.log')
+  if os.path.exists(log):
+    os.remove(log)
   if replace:
     env['GITJAX_REPLACE'] = replace
+    env['GITJAX_REPLACE_LOG'] = log
   start = time.time()
   try:
     code = subprocess.run(
@@ -80,6 +97,11 @@ def run_tests(tests, replace=None, timeout=900):
         check=False).returncode
   except subprocess.TimeoutExpired:
     code = 'timeout'
+  notes = open(log).read() if os.path.exists(log) else ''
+  if code == 0 and replace and 'called' not in notes:
+    code = 'not called'  # no selected test reaches the function
+  elif code == 0 and 'no numbers' in notes:
+    code = 'no numbers'  # the 'constant' returned the output unchanged
   return code, time.time() - start
 
 
@@ -106,15 +128,21 @@ def main(argv=None):
     for name in functions(module):
       for kind in args.kinds:
         code, seconds = run_tests(tests, f'{module}:{name}:{kind}')
-        verdict = {0: 'ESCAPED', 1: 'caught', 2: 'caught'}.get(code, f'error ({code})')
+        verdict = {0: 'ESCAPED', 1: 'caught', 2: 'caught',
+                   'no numbers': 'n/a (output has no numbers)',
+                   'not called': 'NOT CALLED by these tests'}.get(
+                       code, f'error ({code})')
         print(f'  {name} -> {kind}: {verdict} ({seconds:.0f} s)', flush=True)
         outcomes.append({'module': module, 'function': name, 'kind': kind,
                          'verdict': verdict, 'seconds': round(seconds, 1)})
-        if code == 0:
-          escaped.append(f'{module}.{name} ({kind})')
+        if code in (0, 'not called'):
+          why = ', not called' if code else ''
+          escaped.append(f'{module}.{name} ({kind}{why})')
   caught = sum(o['verdict'] == 'caught' for o in outcomes)
+  na = sum(o['verdict'].startswith('n/a') for o in outcomes)
   print(f'{len(outcomes)} replacements: {caught} caught, {len(escaped)} '
-        f'escaped, {len(outcomes) - caught - len(escaped)} errors')
+        f'escaped, {na} not applicable, '
+        f'{len(outcomes) - caught - len(escaped) - na} errors')
   for item in escaped:
     print(f'  escaped: {item}')
   if args.json:

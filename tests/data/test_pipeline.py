@@ -60,3 +60,19 @@ def test_prefetcher_reports_errors_of_the_batch_maker():
   with pipeline.Prefetcher(broken, pipeline.make_mesh(), prefetch=2) as it:
     with pytest.raises(ValueError, match='bad step 0'):
       next(it)
+
+
+def test_one_process_holds_every_row_of_a_global_batch_replicated_state():
+  # Several processes each take their rows (tests/runtime/test_processes.py);
+  # one process takes the whole batch, in order, and replicated placement
+  # puts a whole copy on every device.
+  mesh = pipeline.make_mesh()
+  indices = np.array([7, 3, 3, 9, 0, 5, 2, 8])
+  np.testing.assert_array_equal(pipeline.local_indices(indices, mesh),
+                                indices)
+  sharding = pipeline.replicated(mesh)
+  assert sharding.is_fully_replicated and sharding.mesh == mesh
+  x = jax.device_put(np.arange(6.0), sharding)
+  assert len(x.addressable_shards) == jax.device_count()
+  for shard in x.addressable_shards:
+    np.testing.assert_array_equal(shard.data, np.arange(6.0))

@@ -90,10 +90,12 @@ def _files(workdir):
     for name in names:
       rel = os.path.relpath(os.path.join(root, name), workdir)
       parts = rel.split(os.sep)
-      if parts[0].startswith(('checkpoints', 'branch_checkpoint')):
-        rel = os.path.join(*parts[:2])
+      at = [i for i, p in enumerate(parts)
+            if p.startswith(('checkpoints', 'branch_checkpoint'))]
+      if at:  # a trainer's checkpoints, also a study's stage's
+        rel = os.path.join(*parts[:at[0] + 2])
       elif name.startswith('events.out.tfevents'):
-        rel = 'events'
+        rel = os.path.join(*parts[:-1], 'events')
       out.add(rel)
   return out
 

@@ -34,17 +34,33 @@ import jax
 import numpy as np
 
 from gitjax import report
+from gitjax.data import pipeline
 from gitjax.experiments.ring import report as ring_report
 from gitjax.experiments.ring import steps
 from gitjax.runtime import metrics as metrics_lib
+from gitjax.runtime import processes
 from gitjax.runtime import progress as progress_lib
 from gitjax.runtime import resume
 from gitjax.runtime import workdir as workdir_lib
 
 
+def _replicated():
+  """Every process's first device holds the whole state: one process runs
+  as before (one device), several hold one global array, as orbax saves."""
+  return pipeline.replicated(pipeline.make_mesh(
+      [jax.local_devices(process_index=p)[0]
+       for p in range(jax.process_count())]))
+
+
+def _latents(statics, n):
+  """The fixed evaluation latents, placed as the parameters are."""
+  return jax.device_put(np.asarray(steps.eval_latents(statics, n)),
+                        _replicated())
+
+
 def evaluate(config, statics, gen_params, z):
   """Samples for the fixed z and their steps.ring_metrics."""
-  samples = np.asarray(steps.generate(gen_params, z, statics=statics))
+  samples = processes.fetch(steps.generate(gen_params, z, statics=statics))
   r = config.ring
   return samples, steps.ring_metrics(samples, statics.centres, r.std,
                                r.quality_stds, r.mode_min_samples)
@@ -53,13 +69,14 @@ def evaluate(config, statics, gen_params, z):
 def train(config, workdir):
   """Trains (resuming from a checkpoint); returns (state, statics, speed)."""
   statics = steps.make_statics(config)
-  state = steps.init_state(statics)
+  # The tiny step runs whole on one device per process (_replicated).
+  state = jax.device_put(steps.init_state(statics), _replicated())
   total = config.ring.steps
   checkpointer, writer, state, start = resume.start(
       workdir, state, config.run.keep_checkpoints)
   progress = progress_lib.Progress(total, 1, start, unit='it/s')
   clock = progress_lib.TrainClock(checkpointer.restored_meta)
-  z_eval = steps.eval_latents(statics, config.ring.eval_samples)
+  z_eval = _latents(statics, config.ring.eval_samples)
   snapshots = workdir_lib.subdir(workdir, 'snapshots')
   eval_every = config.ring.eval_every
   step_fn = steps.train_step_jit
@@ -80,7 +97,7 @@ def train(config, workdir):
       save_now = done % config.run.checkpoint_every == 0 or done == total
       eval_now = (eval_every and done % eval_every == 0) or done == total
       if log_now or save_now or eval_now:
-        fetched = jax.device_get(window)  # also waits for the device
+        fetched = processes.fetch(window)  # also waits for the device
         scalars = {k: float(np.mean([m[k] for m in fetched]))
                    for k in fetched[0]}
         now = time.time()
@@ -122,7 +139,7 @@ def run(config, workdir):
         f'steps, {r.steps} iterations', flush=True)
   state, statics, speed = train(config, workdir)
   _, final = evaluate(config, statics, state.params['gen'],
-                      steps.eval_latents(statics, r.eval_samples))
+                      _latents(statics, r.eval_samples))
   history = [{'step': rec['step'], 'modes_covered': int(rec['modes_covered']),
               'hq_fraction': rec['hq_fraction'], 'mode_kl': rec['mode_kl']}
              for rec in metrics_lib.read(workdir) if 'modes_covered' in rec]
