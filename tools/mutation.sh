@@ -44,7 +44,10 @@ pytest_add_cli_args_test_selection = [$tests]
 process_isolation = "forkserver"
 TOML
 export PYTHONPATH="${MUTMUT_PATH:+$MUTMUT_PATH:}${PYTHONPATH:-}"
-python -m mutmut run --max-children "${MUTATION_JOBS:-2}" || true
+# MUTATION_MINUTES=N stops the run after N minutes (0: no limit); the
+# mutants run so far are counted.
+timeout "$(( ${MUTATION_MINUTES:-0} * 60 ))" \
+  python -m mutmut run --max-children "${MUTATION_JOBS:-2}" || true
 python -m mutmut results --all true > results.txt || python -m mutmut results > results.txt
 python - <<'PY'
 import collections, re

@@ -46,7 +46,9 @@ SCOPES = {
             'test_resume_after_a_kill_gives_the_same_state'],
         'gitjax.runtime.metrics': ['tests/runtime/test_metrics.py'],
         'gitjax.experiments.classifier.branch': [
-            'tests/experiments/git/test_share_prefix.py'],
+            'tests/experiments/git/test_share_prefix.py',
+            'tests/experiments/classifier/test_classifier_run.py::'
+            'test_a_run_branched_at_the_switch_equals_one_trained_from_step_0'],
     },
     'wiring': {
         'gitjax.experiments.classifier.steps': [

@@ -108,3 +108,27 @@ def test_plan_and_branch_from_see_early_git(tmp_path):
   assert not branch.signature(plain)['git_before_switch']
   late = json.loads(config_lib.to_json(_classifier('ce_drs_git')))
   assert not branch.signature(late)['git_before_switch']
+
+
+def test_signature_is_what_decides_the_steps_before_the_switch():
+  def sig(method='ce_drs', **changes):
+    config = _classifier(method)
+    for key, value in changes.items():
+      section, name = key.split('.')
+      config[section][name] = value
+    return branch.signature(json.loads(config_lib.to_json(config)))
+
+  base = sig()
+  assert base['seed'] == 0 and base['loss'] == 'ce'
+  assert base['train']['epochs'] == 6 and 'branch_from' not in base['train']
+  # Siblings: other phases after the switch, another branch_from.
+  assert sig('ce') == base and sig('ce_drs_git') == base
+  assert sig(**{'train.branch_from': '/elsewhere'}) == base
+  # Not siblings: another loss, seed, data set, model or schedule.
+  assert sig('ldam_drw')['loss'] == 'ldam'
+  for key, value in (('data.n_max', 50), ('model.depth', 14),
+                     ('train.lr', 0.05)):
+    assert sig(**{key: value}) != base, key
+  config = _classifier('ce_drs')
+  config.seed = 3
+  assert branch.signature(json.loads(config_lib.to_json(config)))['seed'] == 3
