@@ -58,8 +58,10 @@ for line in open('results.txt'):
     counts[m.group(2).strip()] += 1
 total = sum(counts.values())
 killed = counts.get('killed', 0)
+checked = total - counts.get('not checked', 0)  # a run stopped early
 print(dict(counts))
-if total:
-  print(f'{total} mutants, {killed} killed, survival rate '
-        f'{1 - killed / total:.1%} (survivors: mutmut results; mutmut show NAME)')
+if checked:
+  print(f'{total} mutants, {checked} checked, {killed} killed, survival rate '
+        f'{1 - killed / checked:.1%} of the checked (survivors: mutmut '
+        'results; mutmut show NAME)')
 PY

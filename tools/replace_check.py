@@ -11,6 +11,7 @@ a review, like tools/mutation.sh, not CI.
     python tools/replace_check.py --scope samplers # samplers, checkpoints, resume
     python tools/replace_check.py --scope wiring   # the trainers' steps (slow)
     python tools/replace_check.py --modules gitjax.losses --kinds constant
+    python tools/replace_check.py --modules gitjax.losses --functions _scales
 
 Prints one line per replacement and a summary; --json FILE keeps them.
 Each run is its own pytest process (`-x`: it stops at the first failure),
@@ -112,6 +113,8 @@ def main(argv=None):
   parser.add_argument('--scope', choices=sorted(SCOPES) + ['all'],
                       default='core')
   parser.add_argument('--modules', nargs='*', help='a subset of the scope')
+  parser.add_argument('--functions', nargs='*',
+                      help='only these functions of the modules')
   parser.add_argument('--kinds', nargs='*', default=['constant', 'identity'],
                       choices=['constant', 'identity'])
   parser.add_argument('--json', help='write every outcome here')
@@ -128,6 +131,8 @@ def main(argv=None):
                f'{code}): fix them first')
     print(f'{module}: baseline passes in {seconds:.0f} s', flush=True)
     for name in functions(module):
+      if args.functions and name not in args.functions:
+        continue
       for kind in args.kinds:
         code, seconds = run_tests(tests, f'{module}:{name}:{kind}')
         verdict = {0: 'ESCAPED', 1: 'caught', 2: 'caught',
