@@ -31,8 +31,8 @@ def draw(step, pool, *, statics):
   `step` (the tasks `steps.train_step` would draw)."""
   s = statics
   tasks = episodes.sample_tasks(
-      steps.task_key(s.seed, 'train', step), pool, s.meta_batch, s.ways, s.shots,
-      s.queries, s.spec, rotate=s.rotate_train)
+      steps.task_key(s.seed, 'train', step), pool, s.meta_batch, s.ways,
+      s.shots, s.queries, s.spec, rotate=s.rotate_train)
   epoch = variants.epoch_of(step, s.epoch_steps)
   weights = variants.msl_weights(epoch, s.inner_steps, s.msl_epochs)
   if s.first_order or not s.features.first_order_epochs:

@@ -32,6 +32,7 @@ from gitjax.data import episodes
 from gitjax.data import pipeline
 from gitjax.experiments.maml import steps
 from gitjax.experiments.maml import transfer
+from gitjax.runtime import processes
 
 META_LEARNERS = ('maml', 'maml++', 'anil')
 CNN_LEARNERS = ('cnn_head', 'cnn_all', 'cnn_centroid')
@@ -92,8 +93,8 @@ def pretrain_classifier(m, statics, pool, seed, ways):
   classes of `pool` (`m`: the maml config section), with a fresh `ways`-way
   head (Glorot, as a new model's: a zero head would leave near-uniform
   predictions after a few steps, trivially 'invariant')."""
-  model = _classifier(statics, pool.shape[0])
   classes = pool.shape[0]  # the tuning and the study pre-train other pools
+  model = _classifier(statics, classes)
   params = model.init(rngs.jax_key(seed, 'maml-pretrain-init', classes),
                       jnp.zeros((1,) + pool.shape[2:]), train=False)['params']
   tx = optax.adam(m.pretrain_lr)
@@ -104,13 +105,13 @@ def pretrain_classifier(m, statics, pool, seed, ways):
   for i in range(m.pretrain_steps):
     params, opt_state, loss = _pretrain_step(
         params, opt_state, pool,
-        rngs.jax_key(seed, f'maml-{transfer.PRETRAIN}', classes, i),
+        rngs.jax_key(seed, 'maml-pretrain', classes, i),
         model=model, spec=statics.spec, tx=tx,
         batch_size=m.pretrain_batch_size)
-  fast, slow = steps.split_params(jax.device_get(params))
+  fast, slow = steps.split_params(processes.fetch(params))
   fresh = _classifier(statics, ways).init(
-      rngs.jax_key(seed, 'maml-head-init', classes, ways), jnp.zeros((1,) + pool.shape[2:]),
-      train=False)['params']
+      rngs.jax_key(seed, 'maml-head-init', classes, ways),
+      jnp.zeros((1,) + pool.shape[2:]), train=False)['params']
   return dict(fast, head=fresh['head']), slow, float(loss)
 
 

@@ -28,6 +28,7 @@ from gitjax.experiments.maml import learners
 from gitjax.experiments.maml import steps
 from gitjax.experiments.maml import transfer
 from gitjax.experiments.maml import transfer_stats
+from gitjax.runtime import processes
 from gitjax.runtime import workdir as workdir_lib
 
 _METRICS = ('ekld', 'ekld_raw', 'consistency', 'acc_clean',
@@ -82,7 +83,7 @@ def one_seed(config, workdir, splits, train_fn, seed):
       vc = variant_config(config, name, seed)
       sub = workdir_lib.subdir(workdir, os.path.join(f'seed{seed}', name))
       state, vstatics, _, speed = train_fn(vc, sub, splits)
-      runs[name] = (learners.meta_learner(jax.device_get(state.params),
+      runs[name] = (learners.meta_learner(processes.fetch(state.params),
                                           vstatics), vstatics)
       info[name] = {'inner_steps': vstatics.inner_steps, 'speed': speed}
   if set(m.transfer_learners) & set(learners.CNN_LEARNERS):
