@@ -25,8 +25,12 @@ row of the same network and K (the baseline), and the summary gives the
 median over rounds. Per row: compile s (lower().compile()), tasks/s (after
 one warm-up step), host peak MiB, XLA's cost analysis of the compiled step
 (GFLOP per meta-step, hence achieved GFLOP/s: where the time goes).
-PyTorch anchor (FourConv, second order, idle 2-core AMD EPYC): 9.9 tasks/s
-with 1 inner step, 4.5 with 5, ~0.6 GiB. Prints Markdown tables. Not a test.
+The PyTorch anchor: `--anchor PYTHON` times benchmarks/maml_torch.py
+(learn2learn 0.2.0 on FourConv, the same work) with that interpreter, back
+to back with the rows, one process per K, and "vs anchor" divides by it;
+without it the column uses the issue's figures from another machine (idle
+2-core AMD EPYC: 9.9 tasks/s with 1 inner step, 4.5 with 5, ~0.6 GiB),
+labelled so. Prints Markdown tables. Not a test.
 """
 import argparse
 import functools
@@ -39,7 +43,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# learn2learn 0.2.0 MAML on FourConv, second order, idle 2-core AMD EPYC.
+# learn2learn 0.2.0 MAML on FourConv, second order, idle 2-core AMD EPYC
+# (the issue's figures: another machine; --anchor times it on this one).
 ANCHOR_TASKS_PER_S = {1: 9.9, 5: 4.5}
 ANCHOR_HOST_MIB = 600
 DEFAULT_ROWS = ('maxpool:1:vmap:1:im2col,maxpool:1:host_loop:1:lax,'
@@ -128,6 +133,27 @@ def _baseline(rows, row):
   return next(r for r in rows if r.split(':')[:2] == [net, k])
 
 
+def _time_anchor(python, rows):
+  """{K: learn2learn tasks/s} for the K of the maxpool rows, each K timed
+  by benchmarks/maml_torch.py in its own process."""
+  script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        'maml_torch.py')
+  out = {}
+  for k in sorted({int(r.split(':')[1]) for r in rows
+                   if r.startswith('maxpool:')}):
+    path = f'/tmp/gitjax-anchor-{os.getpid()}-{k}.json'
+    subprocess.run([python, script, '--steps', str(k), '--json', path],
+                   check=True, stdout=subprocess.DEVNULL)
+    with open(path) as f:
+      row, = json.load(f)
+    os.remove(path)
+    out[k] = row['tasks_per_s']
+    print(f'anchor: learn2learn {row["learn2learn"]} (torch {row["torch"]}), '
+          f'K={k}: {row["tasks_per_s"]:.2f} tasks/s, '
+          f'{row["host_peak_mib"]:.0f} MiB', flush=True)
+  return out
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--iters', type=int, default=2,
@@ -141,6 +167,9 @@ def main():
   parser.add_argument('--data', default='',
                       help='Omniglot-small npz (random images if empty)')
   parser.add_argument('--json', default='', help='also write all rows here')
+  parser.add_argument('--anchor', default='',
+                      help='a Python with torch + learn2learn 0.2.0: time '
+                      'benchmarks/maml_torch.py with it, back to back')
   parser.add_argument('--one', default='', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.one:  # child process: one row as JSON on the last line
@@ -149,6 +178,9 @@ def main():
                              args.meta_batch)))
     return
   rows = args.rows.split(',')
+  anchor_tps, anchor_label = dict(ANCHOR_TASKS_PER_S), 'issue, AMD EPYC'
+  if args.anchor:
+    anchor_tps, anchor_label = _time_anchor(args.anchor, rows), 'this machine'
   results = []  # (round, row, order, result)
   for rnd in range(args.rounds):
     for order in args.orders.split(','):
@@ -172,7 +204,7 @@ def main():
         f'{first["machine"]}; {args.iters} timed meta-steps after 1 warm-up, '
         f'{args.rounds} interleaved rounds (median; [min-max])\n')
   print('| net | K | layout | chunk | conv | order | compile s | tasks/s | '
-        'x baseline | vs anchor | GFLOP/step | GFLOP/s | host peak MiB |')
+        f'x baseline | vs anchor ({anchor_label}) | GFLOP/step | GFLOP/s | host peak MiB |')
   print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   for order in args.orders.split(','):
     for row in rows:
@@ -180,7 +212,7 @@ def main():
       tps = [r['tasks_per_s'] for r in rs]
       ratio = [r['ratio'] for r in rs]
       net, k = row.split(':')[:2]
-      anchor = ANCHOR_TASKS_PER_S.get(int(k))
+      anchor = anchor_tps.get(int(k))
       vs = (f'{statistics.median(tps) / anchor:.2f}x' if anchor and
             net == 'maxpool' and order == 'second' else '-')
       print(f'| {" | ".join(row.split(":"))} | {order} | '

@@ -367,7 +367,7 @@ def maml():
   m.bn_epsilon = 1e-3        # BN epsilon (cbfinn/maml: 1e-3, tf.contrib.layers.batch_norm)
   m.head_init = 'normal'     # head kernel init: 'normal' (N(0, 1), cbfinn/maml Omniglot) or 'glorot'
   m.checkpoint_inner = True  # rematerialise inner steps (less memory, ~20% more time)
-  m.task_layout = 'auto'     # meta-step over tasks: 'auto' (maxpool with K <= 1: 'host_loop', else 'vmap'; benchmarks/maml.py), 'vmap', 'unrolled' (Python loop in the jit, inner steps unrolled) or 'host_loop' (jitted chunks of task_chunk tasks called from Python; maml/layouts.py)
+  m.task_layout = 'auto'     # meta-step over tasks: 'auto' (maxpool: 'host_loop', stride: 'vmap'; benchmarks/maml.py), 'vmap', 'unrolled' (Python loop in the jit, inner steps unrolled) or 'host_loop' (jitted chunks of task_chunk tasks called from Python; maml/layouts.py)
   m.task_chunk = 4           # tasks per chunk: 'unrolled' vmaps within a chunk (1 = no vmap: plain convolutions); 'host_loop' unrolls a chunk per call
   m.conv_impl = 'auto'       # meta-training convs: 'auto' ('lax' with the host loop, else 'im2col'), 'im2col' (patches @ kernel, fast vmapped) or 'lax' (lax.conv)
   m.outer_lr = 1e-3          # outer Adam learning rate

@@ -3,9 +3,9 @@
 # maths and the wiring, with only their fast tests. README, "Development".
 #
 #   tools/mutation.sh                 # the core scope: losses, invariance, bilevel
-#   tools/mutation.sh wiring          # the wiring modules (steps, Plan, samplers, resume)
 #   tools/mutation.sh samplers        # the fast part of the wiring: samplers, checkpoints, resume, branching
-#   tools/mutation.sh all             # both (several hours on a busy 2-core CPU)
+#   tools/mutation.sh wiring          # the trainers' steps and the classifier's Plan (each mutant compiles)
+#   tools/mutation.sh all             # every scope (several hours on a 2-core CPU)
 #
 # It works on a copy of the tree in $MUTATION_DIR (default /tmp/gitjax-mutation),
 # so the checkout stays clean; mutmut's own `results` / `show NAME` run there.
@@ -14,19 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SCOPE="${1:-core}"
 DIR="${MUTATION_DIR:-/tmp/gitjax-mutation}"
-core_modules='"gitjax/losses.py", "gitjax/invariance.py", "gitjax/bilevel.py"'
-core_tests='"tests/test_losses.py", "tests/test_invariance.py", "tests/test_bilevel.py"'
-wiring_modules='"gitjax/experiments/classifier/steps.py", "gitjax/experiments/classifier/run.py", "gitjax/experiments/munit/steps.py", "gitjax/experiments/maml/steps.py", "gitjax/data/pipeline.py", "gitjax/runtime/resume.py"'
-wiring_tests='"tests/experiments/classifier/test_classifier_wiring.py", "tests/experiments/classifier/test_classifier_steps.py", "tests/experiments/munit/test_munit_objective.py", "tests/experiments/maml/test_maml_wiring.py", "tests/experiments/maml/test_maml_steps.py", "tests/data/test_pipeline.py", "tests/runtime/test_checkpoint.py"'
-samplers_modules='"gitjax/data/pipeline.py", "gitjax/runtime/checkpoint.py", "gitjax/runtime/resume.py", "gitjax/runtime/metrics.py", "gitjax/experiments/classifier/branch.py"'
-samplers_tests='"tests/data/test_pipeline.py", "tests/runtime/test_checkpoint.py", "tests/runtime/test_metrics.py", "tests/experiments/classifier/test_classifier_wiring.py", "tests/experiments/git/test_share_prefix.py"'
 case "$SCOPE" in
-  core) modules="$core_modules"; tests="$core_tests" ;;
-  wiring) modules="$wiring_modules"; tests="$wiring_tests" ;;
-  samplers) modules="$samplers_modules"; tests="$samplers_tests" ;;
-  all) modules="$core_modules, $wiring_modules"; tests="$core_tests, $wiring_tests" ;;
+  core|wiring|samplers|all) ;;
   *) echo "usage: tools/mutation.sh [core|wiring|samplers|all]" >&2; exit 2 ;;
 esac
+# The modules and their tests: tools/scopes.py, shared with replace_check.py.
+modules="$(python tools/scopes.py "$SCOPE" modules)"
+tests="$(python tools/scopes.py "$SCOPE" tests)"
 rm -rf "$DIR"
 mkdir -p "$DIR"
 cp -r gitjax configs tests launch.py pyproject.toml "$DIR"/

@@ -30,40 +30,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# module -> its tests (the same split as tools/mutation.sh).
-SCOPES = {
-    'core': {
-        'gitjax.losses': ['tests/test_losses.py', 'tests/test_bilevel.py',
-                          'tests/experiments/munit/test_munit_objective.py'],
-        'gitjax.invariance': ['tests/test_invariance.py'],
-        'gitjax.bilevel': ['tests/test_bilevel.py'],
-        'gitjax.paired': ['tests/test_paired.py'],
-    },
-    'samplers': {  # the fast part of the wiring (tools/mutation.sh samplers)
-        'gitjax.data.pipeline': ['tests/data/test_pipeline.py'],
-        'gitjax.runtime.checkpoint': ['tests/runtime/test_checkpoint.py'],
-        'gitjax.runtime.resume': [
-            'tests/experiments/classifier/test_classifier_run.py::'
-            'test_resume_after_a_kill_gives_the_same_state'],
-        'gitjax.runtime.metrics': ['tests/runtime/test_metrics.py'],
-        'gitjax.experiments.classifier.branch': [
-            'tests/experiments/git/test_share_prefix.py',
-            'tests/experiments/classifier/test_classifier_run.py::'
-            'test_a_run_branched_at_the_switch_equals_one_trained_from_step_0'],
-    },
-    'wiring': {
-        'gitjax.experiments.classifier.steps': [
-            'tests/experiments/classifier/test_classifier_wiring.py',
-            'tests/experiments/classifier/test_classifier_steps.py'],
-        'gitjax.experiments.munit.steps': [
-            'tests/experiments/munit/test_munit_objective.py'],
-        'gitjax.experiments.maml.steps': [
-            'tests/experiments/maml/test_maml_wiring.py',
-            'tests/experiments/maml/test_maml_steps.py'],
-        'gitjax.data.pipeline': ['tests/data/test_pipeline.py'],
-        'gitjax.runtime.resume': ['tests/runtime/test_checkpoint.py'],
-    },
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scopes  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def functions(module_name):
@@ -110,7 +78,7 @@ def run_tests(tests, replace=None, timeout=900):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--scope', choices=sorted(SCOPES) + ['all'],
+  parser.add_argument('--scope', choices=sorted(scopes.SCOPES) + ['all'],
                       default='core')
   parser.add_argument('--modules', nargs='*', help='a subset of the scope')
   parser.add_argument('--functions', nargs='*',
@@ -119,8 +87,7 @@ def main(argv=None):
                       choices=['constant', 'identity'])
   parser.add_argument('--json', help='write every outcome here')
   args = parser.parse_args(argv)
-  scope = ({m: t for s in SCOPES.values() for m, t in s.items()}
-           if args.scope == 'all' else SCOPES[args.scope])
+  scope = scopes.scope(args.scope)
   modules = args.modules or list(scope)
   outcomes, escaped = [], []
   for module in modules:

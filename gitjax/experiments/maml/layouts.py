@@ -34,10 +34,11 @@ from gitjax.data import pipeline
 
 TASK_LAYOUTS = ('auto', 'vmap', 'unrolled', 'host_loop')
 CONV_IMPLS = ('auto', 'im2col', 'lax')
-# 'auto': the fastest on a 2-core CPU by benchmarks/maml.py (README): the
-# max-pool Conv-4 (stride-1 convs) with 1 inner step -> host loop of plain
-# convolutions; with more steps (the unrolled graph grows, 0.8x at K = 5)
-# and the stride-2 Conv-4 -> vmap with im2col.
+# 'auto': the fastest on an idle 2-core CPU by benchmarks/maml.py (README,
+# two idle rounds): the max-pool Conv-4 (stride-1 convs) -> host loop of
+# plain convolutions (1.34-1.49x vmap at K = 1, 1.23-1.31x at K = 5, 4-5x
+# less memory); the stride-2 Conv-4 -> vmap with im2col (its host loop's
+# 1.76x is one loaded round only).
 
 
 def shard_tasks(tasks, mesh):
@@ -50,8 +51,9 @@ def shard_tasks(tasks, mesh):
 def resolve(task_layout, conv_impl, downsample, inner_steps):
   """(layout, conv) with 'auto' replaced by the choice for the network
   and K."""
-  layout, conv = (('host_loop', 'lax') if downsample == 'maxpool'
-                  and inner_steps <= 1 else ('vmap', 'im2col'))
+  del inner_steps  # measured at K = 1 and 5: the same choice
+  layout, conv = (('host_loop', 'lax') if downsample == 'maxpool' else
+                  ('vmap', 'im2col'))
   return (layout if task_layout == 'auto' else task_layout,
           conv if conv_impl == 'auto' else conv_impl)
 

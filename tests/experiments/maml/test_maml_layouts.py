@@ -102,9 +102,10 @@ def test_layout_keys_bad_input_is_one_line(key, value):
   assert '\n' not in str(err.value)
 
 
-def test_auto_layout_is_the_host_loop_for_maxpool_k1_else_vmap():
+def test_auto_layout_is_the_host_loop_for_maxpool_else_vmap():
   assert layouts.resolve('auto', 'auto', 'maxpool', 1) == ('host_loop', 'lax')
-  assert layouts.resolve('auto', 'auto', 'maxpool', 5) == ('vmap', 'im2col')
+  assert layouts.resolve('auto', 'auto', 'maxpool', 5) == ('host_loop', 'lax')
+  assert layouts.resolve('auto', 'auto', 'stride', 5) == ('vmap', 'im2col')
   assert layouts.resolve('auto', 'auto', 'stride', 1) == ('vmap', 'im2col')
   assert layouts.resolve('unrolled', 'im2col', 'maxpool', 1) == ('unrolled',
                                                                  'im2col')
