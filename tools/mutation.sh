@@ -6,6 +6,7 @@
 #   tools/mutation.sh samplers        # the fast part of the wiring: samplers, checkpoints, resume, branching
 #   tools/mutation.sh wiring          # the trainers' steps and the classifier's Plan (each mutant compiles)
 #   tools/mutation.sh all             # every scope (several hours on a 2-core CPU)
+#   MUTATION_ONLY='gitjax.runtime.resume.*' tools/mutation.sh samplers   # some mutants only
 #
 # It works on a copy of the tree in $MUTATION_DIR (default /tmp/gitjax-mutation),
 # so the checkout stays clean; mutmut's own `results` / `show NAME` run there.
@@ -40,8 +41,11 @@ TOML
 export PYTHONPATH="${MUTMUT_PATH:+$MUTMUT_PATH:}${PYTHONPATH:-}"
 # MUTATION_MINUTES=N stops the run after N minutes (0: no limit); the
 # mutants run so far are counted.
+# MUTATION_ONLY='GLOB ...' runs only the mutants whose names match, e.g.
+# 'gitjax.runtime.resume.*' (names: mutmut results).
+# shellcheck disable=SC2086
 timeout "$(( ${MUTATION_MINUTES:-0} * 60 ))" \
-  python -m mutmut run --max-children "${MUTATION_JOBS:-2}" || true
+  python -m mutmut run --max-children "${MUTATION_JOBS:-2}" ${MUTATION_ONLY:-} || true
 python -m mutmut results --all true > results.txt || python -m mutmut results > results.txt
 python - <<'PY'
 import collections, re
