@@ -40,14 +40,16 @@ Argument (recipe):
   with --config.git.munit_workdir=DIR (a longer run) git.munit_step picks
   DIR's saved 140k checkpoint, or fails in one line if DIR did not keep it.
   Days on one GPU for the MUNIT alone.
-- `cpu`: sized for about 3 hours of a 2-core CPU (NOT MEASURED; estimated
-  from README, Speed: ResNet-32 at 115 images/s is 108 s per epoch, GIT's
-  step with the small generator about 1.2x). configs/git_digits.py's MUNIT
-  (reduced widths, one shared G and D, batch 8, 1,000 iterations, lr_step
-  scaled to 714; flips on; label probe ResNet-8, 300 steps), ResNet-32 for
-  50 epochs with drops at 40 and 45 (GIT from 41): CE 50 epochs (~90 min),
-  CE+DRS and CE+DRS+GIT 10 each from CE's state at the switch (~40 min),
-  MUNIT and its evaluation ~15 min, test evaluations a few minutes.
+- `cpu`: one instance in under 2 hours of a 2-core CPU, the three methods
+  with the shared prefix (measured: README, CIFAR-10-LT). configs/
+  git_digits.py's MUNIT (reduced widths, one shared G and D, batch 8, 1,000
+  iterations, lr_step scaled to 714; flips on; label probe ResNet-8, 300
+  steps), ResNet-32 for 30 epochs with drops at 24 and 27 (the paper's
+  160/180 of 200 scaled: the DRS phase, where GIT acts, is the last 20%;
+  GIT from 25): CE 30 epochs (2,910 steps at ~0.7 steps/s, ~70 min),
+  CE+DRS and CE+DRS+GIT 6 each from CE's state at the switch (~30 min),
+  MUNIT and its evaluation ~4 min. A 50-epoch version (drops 40/45) needs
+  about 3 h: --config.train.epochs=50 --config.train.decay_epochs=40,45.
 - `smoke` (or `RECIPE,smoke`): tiny sizes, about a minute on a CPU.
 Without --config.data.path the data comes from TFDS 'cifar10' (a prepared
 data_dir, or --config.data.download=True with internet).
@@ -129,9 +131,9 @@ def cifar_recipe(config, recipe, smoke):
     m.eval_images_per_class = 20
     m.probe_steps = 300
     m.probe_depth = 8
-    t.epochs = 50
+    t.epochs = 30
     t.warmup_epochs = 5
-    t.decay_epochs = (40, 45)
+    t.decay_epochs = (24, 27)
     config.run.log_every = 50
     config.run.checkpoint_every = 500
   if smoke:
