@@ -49,7 +49,7 @@ Argument (recipe):
   GIT from 25): CE 30 epochs (2,910 steps at ~0.7 steps/s, ~70 min),
   CE+DRS and CE+DRS+GIT 6 each from CE's state at the switch (~30 min),
   MUNIT and its evaluation ~4 min. A 50-epoch version (drops 40/45) needs
-  about 3 h: --config.train.epochs=50 --config.train.decay_epochs=40,45.
+  about 3 h: --config.train.epochs=50 '--config.train.decay_epochs=(40,45)'.
 - `smoke` (or `RECIPE,smoke`): tiny sizes, about a minute on a CPU.
 Without --config.data.path the data comes from TFDS 'cifar10' (a prepared
 data_dir, or --config.data.download=True with internet).
