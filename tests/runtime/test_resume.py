@@ -61,3 +61,19 @@ def test_a_killed_run_resumes_from_its_latest_checkpoint(tmp_path, capsys):
   ckpt.save(7, _state(7.0))
   assert ckpt.all_steps() == [7]
   ckpt.close()
+
+
+def test_the_resuming_run_tidies_interrupted_saves(tmp_path):
+  """The run that holds the workdir owns its checkpoints: the temp folder
+  of a save killed half-way is removed, not restored or kept."""
+  workdir = str(tmp_path)
+  saved = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'))
+  saved.save(2, _state(2.0))
+  saved.close()
+  tmp = os.path.join(workdir, 'checkpoints', '4.orbax-checkpoint-tmp-123')
+  os.makedirs(tmp)
+  ckpt, writer, state, first = resume.start(workdir, _state(0.0), keep=2)
+  assert first == 2 and _equal(state, _state(2.0))
+  assert not os.path.exists(tmp)
+  writer.close()
+  ckpt.close()

@@ -17,9 +17,11 @@ sys.path.insert(0, os.path.join(ROOT, 'configs'))
 import classifier_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.data import build  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments.classifier import branch  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments.classifier import run as classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.runtime import checkpoint  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -29,6 +31,8 @@ def _config(method):
   config.train.epochs = 6
   config.train.decay_epochs = (4,)
   config.run.keep_checkpoints = 1
+  if method.endswith('_git'):
+    config.git.munit_workdir = '/m'  # not read: no step is taken here
   config_lib.validate(config, num_devices=jax.device_count())
   return config
 
@@ -50,14 +54,16 @@ def data():
   return build.build(config.data, config.seed)
 
 
-def _source(tmp_path, data, steps_saved):
+def _source(tmp_path, data, steps_saved, keep=None):
   """A finished CE run folder: its state at `steps_saved` in
   branch_checkpoint/ (the state there is _state(step)) and metrics to the
-  end."""
+  end. `keep`: another checkpointer than branch.saver's, keeping that many."""
   source = str(tmp_path / 'ce')
   ce = _config('ce')
   workdir_lib.prepare(source, config_lib.to_json(ce))
-  saver = branch.saver(source, classifier.Plan(ce, data), data, first=0)
+  saver = (branch.saver(source, classifier.Plan(ce, data), data, first=0)
+           if keep is None else
+           checkpoint.Checkpointer(os.path.join(source, branch.DIR), keep))
   for step in steps_saved:
     saver.save(step, _state(float(step)))
   saver.close()
@@ -96,7 +102,9 @@ def test_a_run_branches_at_the_switch_with_the_siblings_state(
   assert [r['loss'] for r in metrics.read(workdir)][-1] == float(switch)
   # Killed after a checkpoint of its own: it resumes there, and still says
   # where its steps came from.
+  ckpt.save(switch + 1, _state(98.0), {'branched_from': origin})
   ckpt.save(switch + 2, _state(99.0), {'branched_from': origin})
+  assert ckpt.all_steps() == [switch + 2]  # config.run.keep_checkpoints=1
   ckpt.close()
   ckpt, writer, state, first, again = branch.start(
       config, workdir, _state(-1.0), plan, data)
@@ -104,6 +112,33 @@ def test_a_run_branches_at_the_switch_with_the_siblings_state(
   assert again == origin
   writer.close()
   ckpt.close()
+
+
+def test_the_state_taken_is_the_one_at_the_switch_not_the_latest(
+    tmp_path, data):
+  plan = classifier.Plan(_config('ce_drs'), data)
+  switch = plan.switch_step
+  source = _source(tmp_path, data, [switch, switch + 3], keep=2)
+  config, workdir = _branched(tmp_path, source)
+  ckpt, writer, state, first, _ = branch.start(
+      config, workdir, _state(-1.0), plan, data)
+  assert first == switch and _equal(state, _state(float(switch)))
+  writer.close()
+  ckpt.close()
+
+
+def test_switch_epoch_and_git_before_switch_at_their_boundaries():
+  train = _config('ce_drs').train
+  assert branch.switch_epoch(train) == 4  # the first lr drop
+  train.deferred_epoch = 0
+  assert branch.switch_epoch(train) == 0  # deferred from the start
+  train.deferred_epoch, train.decay_epochs = -1, ()
+  assert branch.switch_epoch(train) == train.epochs  # no switch
+  git = _config('ce_drs_git').git
+  train = _config('ce_drs_git').train
+  for start, before in ((3, True), (4, False), (5, False)):
+    git.start_epoch = start
+    assert branch.git_before_switch(train, git) == before, start
 
 
 def test_without_a_checkpoint_at_the_switch_it_trains_from_step_0(
@@ -134,8 +169,11 @@ def test_without_branch_from_it_is_a_plain_resume(tmp_path, data):
 
 def test_only_a_shareable_prefix_is_saved_at_the_switch(tmp_path, data):
   plan = classifier.Plan(_config('ce'), data)
+  tmp = os.path.join(str(tmp_path), branch.DIR, '1.orbax-checkpoint-tmp-9')
+  os.makedirs(tmp)  # a save killed half-way: the owner tidies it
   saver = branch.saver(str(tmp_path), plan, data, first=plan.switch_step - 1)
   assert saver.directory == os.path.join(str(tmp_path), branch.DIR)
+  assert not os.path.exists(tmp)
   saver.save(1, _state(1.0))
   saver.save(2, _state(2.0))
   assert saver.all_steps() == [2]  # keeps one: the switch
@@ -147,3 +185,34 @@ def test_only_a_shareable_prefix_is_saved_at_the_switch(tmp_path, data):
     other = classifier.Plan(_config(method), data)
     assert not other.shares_prefix(data)
     assert branch.saver(str(tmp_path / method), other, data, 0) is None
+
+
+def test_branch_from_refuses_a_folder_that_is_not_a_sibling(tmp_path, data):
+  config = _config('ce_drs')
+  plan = classifier.Plan(config, data)
+  empty = str(tmp_path / 'empty')
+  os.makedirs(empty)
+  config.train.branch_from = empty
+  with pytest.raises(errors.ConfigError, match='is not a classifier run '
+                     r'folder \(no config.json\)'):
+    branch.check_source(config, plan, data)
+  munit_dir = str(tmp_path / 'munit')
+  workdir_lib.prepare(munit_dir, '{"experiment": "munit"}')
+  config.train.branch_from = munit_dir
+  with pytest.raises(errors.ConfigError, match='is a munit run, not a '
+                     'classifier run'):
+    branch.check_source(config, plan, data)
+  other = _config('ce')
+  other.seed, other.model.depth = 5, 14
+  other_dir = str(tmp_path / 'other')
+  workdir_lib.prepare(other_dir, config_lib.to_json(other))
+  config.train.branch_from = other_dir
+  with pytest.raises(errors.ConfigError, match=(
+      r'trains differently before the switch \(model.depth, seed differ\); '
+      r"give a run of the same data, seed, model, recipe and loss, or ''")):
+    branch.check_source(config, plan, data)
+  oracle = _config('oracle')
+  oracle.train.branch_from = other_dir
+  with pytest.raises(errors.ConfigError, match='does not train like its '
+                     'siblings up to the switch'):
+    branch.check_source(oracle, classifier.Plan(oracle, data), data)
