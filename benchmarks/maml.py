@@ -39,6 +39,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -141,12 +142,12 @@ def _time_anchor(python, rows):
   out = {}
   for k in sorted({int(r.split(':')[1]) for r in rows
                    if r.startswith('maxpool:')}):
-    path = f'/tmp/gitjax-anchor-{os.getpid()}-{k}.json'
-    subprocess.run([python, script, '--steps', str(k), '--json', path],
-                   check=True, stdout=subprocess.DEVNULL)
-    with open(path) as f:
-      row, = json.load(f)
-    os.remove(path)
+    with tempfile.TemporaryDirectory() as tmp:
+      path = os.path.join(tmp, 'anchor.json')
+      subprocess.run([python, script, '--steps', str(k), '--json', path],
+                     check=True, stdout=subprocess.DEVNULL)
+      with open(path) as f:
+        row, = json.load(f)
     out[k] = row['tasks_per_s']
     print(f'anchor: learn2learn {row["learn2learn"]} (torch {row["torch"]}), '
           f'K={k}: {row["tasks_per_s"]:.2f} tasks/s, '
@@ -204,7 +205,8 @@ def main():
         f'{first["machine"]}; {args.iters} timed meta-steps after 1 warm-up, '
         f'{args.rounds} interleaved rounds (median; [min-max])\n')
   print('| net | K | layout | chunk | conv | order | compile s | tasks/s | '
-        f'x baseline | vs anchor ({anchor_label}) | GFLOP/step | GFLOP/s | host peak MiB |')
+        f'x baseline | vs anchor ({anchor_label}) | GFLOP/step | GFLOP/s | '
+        'host peak MiB |')
   print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   for order in args.orders.split(','):
     for row in rows:

@@ -5,9 +5,9 @@ siblings can use saves its state at the switch."""
 import os
 import sys
 
+import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -43,11 +43,6 @@ def _state(offset):
           'opt': (jnp.array(offset), jnp.array(int(offset), jnp.int32))}
 
 
-def _equal(a, b):
-  return jax.tree.all(jax.tree.map(
-      lambda x, y: bool(np.array_equal(np.asarray(x), np.asarray(y))), a, b))
-
-
 @pytest.fixture(scope='module')
 def data():
   config = _config('ce')
@@ -60,15 +55,16 @@ def _source(tmp_path, data, steps_saved, keep=None):
   end. `keep`: another checkpointer than branch.saver's, keeping that many."""
   source = str(tmp_path / 'ce')
   ce = _config('ce')
+  plan = classifier.Plan(ce, data)
   workdir_lib.prepare(source, config_lib.to_json(ce))
-  saver = (branch.saver(source, classifier.Plan(ce, data), data, first=0)
+  saver = (branch.saver(source, plan, data, first=0)
            if keep is None else
            checkpoint.Checkpointer(os.path.join(source, branch.DIR), keep))
   for step in steps_saved:
     saver.save(step, _state(float(step)))
   saver.close()
   writer = metrics.MetricWriter(source)
-  for step in range(1, classifier.Plan(ce, data).total_steps + 1):
+  for step in range(1, plan.total_steps + 1):
     writer.write(step, {'loss': float(step)})
   writer.close()
   return source
@@ -92,7 +88,7 @@ def test_a_run_branches_at_the_switch_with_the_siblings_state(
   ckpt, writer, state, first, origin = branch.start(
       config, workdir, _state(-1.0), plan, data)
   assert first == switch
-  assert _equal(state, _state(float(switch)))
+  chex.assert_trees_all_equal(state, _state(float(switch)))
   assert origin == {'run': source, 'step': switch}
   assert f'starting at step {switch}' in capsys.readouterr().out
   writer.close()
@@ -108,7 +104,8 @@ def test_a_run_branches_at_the_switch_with_the_siblings_state(
   ckpt.close()
   ckpt, writer, state, first, again = branch.start(
       config, workdir, _state(-1.0), plan, data)
-  assert first == switch + 2 and _equal(state, _state(99.0))
+  assert first == switch + 2
+  chex.assert_trees_all_equal(state, _state(99.0))
   assert again == origin
   writer.close()
   ckpt.close()
@@ -122,7 +119,8 @@ def test_the_state_taken_is_the_one_at_the_switch_not_the_latest(
   config, workdir = _branched(tmp_path, source)
   ckpt, writer, state, first, _ = branch.start(
       config, workdir, _state(-1.0), plan, data)
-  assert first == switch and _equal(state, _state(float(switch)))
+  assert first == switch
+  chex.assert_trees_all_equal(state, _state(float(switch)))
   writer.close()
   ckpt.close()
 
@@ -149,7 +147,8 @@ def test_without_a_checkpoint_at_the_switch_it_trains_from_step_0(
   fresh = _state(-1.0)
   ckpt, writer, state, first, origin = branch.start(
       config, workdir, fresh, plan, data)
-  assert first == 0 and origin is None and _equal(state, fresh)
+  assert first == 0 and origin is None
+  chex.assert_trees_all_equal(state, fresh)
   assert 'has no checkpoint at the switch' in capsys.readouterr().out
   writer.close()
   ckpt.close()
