@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # learn2learn 0.2.0 MAML on FourConv, second order, idle 2-core AMD EPYC
 # (the issue's figures: another machine; --anchor times it on this one).
 ANCHOR_TASKS_PER_S = {1: 9.9, 5: 4.5}
-ANCHOR_HOST_MIB = 600
+ANCHOR_HOST_MIB = {1: 600, 5: 600}  # the issue's ~0.6 GiB at both K
 DEFAULT_ROWS = ('maxpool:1:vmap:1:im2col,maxpool:1:host_loop:1:lax,'
                 'maxpool:1:host_loop:1:im2col,maxpool:5:vmap:1:im2col,'
                 'maxpool:5:host_loop:1:lax,stride:1:vmap:1:im2col,'
@@ -135,11 +135,12 @@ def _baseline(rows, row):
 
 
 def _time_anchor(python, rows):
-  """{K: learn2learn tasks/s} for the K of the maxpool rows, each K timed
-  by benchmarks/maml_torch.py in its own process."""
+  """({K: learn2learn tasks/s}, {K: its host peak MiB}) for the K of the
+  maxpool rows, each K timed by benchmarks/maml_torch.py in its own
+  process."""
   script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         'maml_torch.py')
-  out = {}
+  out, mib = {}, {}
   for k in sorted({int(r.split(':')[1]) for r in rows
                    if r.startswith('maxpool:')}):
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,10 +150,11 @@ def _time_anchor(python, rows):
       with open(path) as f:
         row, = json.load(f)
     out[k] = row['tasks_per_s']
+    mib[k] = row['host_peak_mib']
     print(f'anchor: learn2learn {row["learn2learn"]} (torch {row["torch"]}), '
           f'K={k}: {row["tasks_per_s"]:.2f} tasks/s, '
           f'{row["host_peak_mib"]:.0f} MiB', flush=True)
-  return out
+  return out, mib
 
 
 def main():
@@ -179,9 +181,11 @@ def main():
                              args.meta_batch)))
     return
   rows = args.rows.split(',')
-  anchor_tps, anchor_label = dict(ANCHOR_TASKS_PER_S), 'issue, AMD EPYC'
+  anchor_tps, anchor_mib = dict(ANCHOR_TASKS_PER_S), dict(ANCHOR_HOST_MIB)
+  anchor_label = 'issue, AMD EPYC'
   if args.anchor:
-    anchor_tps, anchor_label = _time_anchor(args.anchor, rows), 'this machine'
+    (anchor_tps, anchor_mib), anchor_label = (_time_anchor(args.anchor, rows),
+                                              'this machine')
   results = []  # (round, row, order, result)
   for rnd in range(args.rounds):
     for order in args.orders.split(','):
@@ -206,8 +210,8 @@ def main():
         f'{args.rounds} interleaved rounds (median; [min-max])\n')
   print('| net | K | layout | chunk | conv | order | compile s | tasks/s | '
         f'x baseline | vs anchor ({anchor_label}) | GFLOP/step | GFLOP/s | '
-        'host peak MiB |')
-  print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+        'host peak MiB | memory vs anchor |')
+  print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   for order in args.orders.split(','):
     for row in rows:
       rs = [r for _, b, o, r in results if b == row and o == order]
@@ -215,15 +219,18 @@ def main():
       ratio = [r['ratio'] for r in rs]
       net, k = row.split(':')[:2]
       anchor = anchor_tps.get(int(k))
-      vs = (f'{statistics.median(tps) / anchor:.2f}x' if anchor and
-            net == 'maxpool' and order == 'second' else '-')
+      like = net == 'maxpool' and order == 'second'  # the anchor's work
+      vs = f'{statistics.median(tps) / anchor:.2f}x' if anchor and like else '-'
+      peak = max(r['host_peak_mib'] for r in rs)
+      mem = (f'{peak / anchor_mib[int(k)]:.1f}x'
+             if like and int(k) in anchor_mib else '-')
       print(f'| {" | ".join(row.split(":"))} | {order} | '
             f'{rs[0]["compile_s"]:.1f} | {statistics.median(tps):.2f} '
             f'[{min(tps):.2f}-{max(tps):.2f}] | '
             f'{statistics.median(ratio):.2f} [{min(ratio):.2f}-'
             f'{max(ratio):.2f}] | {vs} | {rs[0]["gflop"]:.1f} | '
             f'{statistics.median(r["gflop_per_s"] for r in rs):.1f} | '
-            f'{max(r["host_peak_mib"] for r in rs):.0f} |')
+            f'{peak:.0f} | {mem} |')
 
 
 if __name__ == '__main__':

@@ -7,6 +7,8 @@
 #   tools/mutation.sh wiring          # the trainers' steps and the classifier's Plan (each mutant compiles)
 #   tools/mutation.sh all             # every scope (several hours on a 2-core CPU)
 #   MUTATION_ONLY='gitjax.runtime.resume.*' tools/mutation.sh samplers   # some mutants only
+#   MUTATION_SAMPLE=40 tools/mutation.sh wiring   # a seeded random 40 (MUTATION_SEED, default 0),
+#                                                 # survival with its Wilson 95% interval
 #
 # It works on a copy of the tree in $MUTATION_DIR (default /tmp/gitjax-mutation),
 # so the checkout stays clean; mutmut's own `results` / `show NAME` run there.
@@ -24,7 +26,7 @@ modules="$(python tools/scopes.py "$SCOPE" modules)"
 tests="$(python tools/scopes.py "$SCOPE" tests)"
 rm -rf "$DIR"
 mkdir -p "$DIR"
-cp -r gitjax configs tests launch.py pyproject.toml "$DIR"/
+cp -r gitjax configs tests launch.py pyproject.toml tools/mutation_sample.py "$DIR"/
 cd "$DIR"
 # Only the scoped files are mutated; tests run with the 8 fake devices of
 # tests/conftest.py, -x stops at the first failure (a killed mutant).
@@ -43,23 +45,15 @@ export PYTHONPATH="${MUTMUT_PATH:+$MUTMUT_PATH:}${PYTHONPATH:-}"
 # mutants run so far are counted.
 # MUTATION_ONLY='GLOB ...' runs only the mutants whose names match, e.g.
 # 'gitjax.runtime.resume.*' (names: mutmut results).
+# MUTATION_SAMPLE=N runs a seeded random sample of N mutants of the scope
+# (MUTATION_SEED, default 0): the scopes whose mutants each compile a step.
+only="${MUTATION_ONLY:-}"
+if [ -n "${MUTATION_SAMPLE:-}" ]; then
+  python mutation_sample.py names "$MUTATION_SAMPLE" "${MUTATION_SEED:-0}" > /dev/null
+  only="$(tr '\n' ' ' < sample.txt)"
+fi
 # shellcheck disable=SC2086
 timeout "$(( ${MUTATION_MINUTES:-0} * 60 ))" \
-  python -m mutmut run --max-children "${MUTATION_JOBS:-2}" ${MUTATION_ONLY:-} || true
+  python -m mutmut run --max-children "${MUTATION_JOBS:-2}" $only || true
 python -m mutmut results --all true > results.txt || python -m mutmut results > results.txt
-python - <<'PY'
-import collections, re
-counts = collections.Counter()
-for line in open('results.txt'):
-  m = re.match(r'\s*(\S+): (.+)$', line)
-  if m:
-    counts[m.group(2).strip()] += 1
-total = sum(counts.values())
-killed = counts.get('killed', 0)
-checked = total - counts.get('not checked', 0)  # a run stopped early
-print(dict(counts))
-if checked:
-  print(f'{total} mutants, {checked} checked, {killed} killed, survival rate '
-        f'{1 - killed / checked:.1%} of the checked (survivors: mutmut '
-        'results; mutmut show NAME)')
-PY
+python mutation_sample.py summary results.txt $(cat population.txt 2>/dev/null)

@@ -297,6 +297,16 @@ def is_done(workdir):
   return processes.share(paths.exists(os.path.join(workdir, DONE_FILE)))
 
 
+def finished(workdir):
+  """is_done, saying so: each trainer's run() starts with
+  `if workdir_lib.finished(workdir): return`, so a finished run is never
+  redone or overwritten."""
+  done = is_done(workdir)
+  if done:
+    print(f'{workdir} already holds this finished run; nothing to do')
+  return done
+
+
 def mark_done(workdir, summary):
   """Writes done.json last, so its presence means the outputs are complete."""
   record = dict(summary, finished_at=time.strftime('%Y-%m-%d %H:%M:%S'))

@@ -17,8 +17,7 @@ from gitjax.runtime import workdir as workdir_lib
 def run(config, workdir, data=None):
   """Builds the data set of `config.data` (or takes `data`, already built
   from it) and writes its figures and summary."""
-  if workdir_lib.is_done(workdir):
-    print(f'{workdir} already holds this finished run; nothing to do')
+  if workdir_lib.finished(workdir):
     return
   data = data or build.build(config.data, config.seed)
   summary = data.summary()

@@ -163,8 +163,7 @@ def _check_inputs(config, workdir, datasets):
 
 def run(config, workdir):
   """Runs every stage of every instance, then writes the study's report."""
-  if workdir_lib.is_done(workdir):
-    print(f'{workdir} already holds this finished run; nothing to do')
+  if workdir_lib.finished(workdir):
     return
   datasets = [build.build(config.data, layout.instance_seed(config, i))
               for i in range(config.num_instances)]

@@ -151,8 +151,7 @@ def train(config, workdir, splits):
 def run(config, workdir):
   """Meta-trains, evaluates on meta-test tasks, runs the transfer study and
   writes results, figures and report."""
-  if workdir_lib.is_done(workdir):
-    print(f'{workdir} already holds this finished run; nothing to do')
+  if workdir_lib.finished(workdir):
     return
   m = config.maml
   data, splits = load_splits(config)

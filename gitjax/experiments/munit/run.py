@@ -292,8 +292,7 @@ def run(config, workdir, data=None):
   `data`: the data set `config.data` describes, when the caller has built
   it already (the git experiment).
   """
-  if workdir_lib.is_done(workdir):
-    print(f'{workdir} already holds this finished run; nothing to do')
+  if workdir_lib.finished(workdir):
     return
   data = data or build.build(config.data, config.seed)
   mesh = pipeline.make_mesh()

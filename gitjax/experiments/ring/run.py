@@ -131,8 +131,7 @@ def train(config, workdir):
 
 def run(config, workdir):
   """Trains, evaluates mode coverage and writes results, figure and report."""
-  if workdir_lib.is_done(workdir):
-    print(f'{workdir} already holds this finished run; nothing to do')
+  if workdir_lib.finished(workdir):
     return
   r = config.ring
   print(f'ring of {r.num_modes} Gaussians, K = {r.unroll_steps} unrolled D '
