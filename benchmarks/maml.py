@@ -3,6 +3,7 @@ r"""Speed and memory of one MAML meta-step, layout against layout.
     python benchmarks/maml.py                      # the default rows, 2 rounds
     python benchmarks/maml.py --rows maxpool:1:vmap:1:im2col,maxpool:1:unrolled:1:lax
     python benchmarks/maml.py --rounds 3 --iters 3 --orders second,first
+    python benchmarks/maml.py --rounds 1 --rows maxpool:1:host_loop:4:lax --profile /tmp/maml_prof
 
 Setting: the PyTorch anchor's work (learn2learn 0.2.0 MAML on the GIT repo's
 `FourConv`: stride-1 3x3 convs + 2x2 max-pool, 64 filters, 28 -> 14 -> 7 ->
@@ -30,7 +31,11 @@ The PyTorch anchor: `--anchor PYTHON` times benchmarks/maml_torch.py
 to back with the rows, one process per K, and "vs anchor" divides by it;
 without it the column uses the issue's figures from another machine (idle
 2-core AMD EPYC: 9.9 tasks/s with 1 inner step, 4.5 with 5, ~0.6 GiB),
-labelled so. Prints Markdown tables. Not a test.
+labelled so. `--profile DIR` also traces each row's steps with
+jax.profiler and prints where the time goes per XLA op (XLA:CPU names
+each executed thunk after its HLO instruction; convolutions are split into
+forward and backward by the `transpose` JAX's autodiff leaves in their
+metadata). Prints Markdown tables. Not a test.
 """
 import argparse
 import functools
@@ -67,8 +72,9 @@ def _pool(data_path):
   return rng.integers(0, 256, (544, 20, 28, 28, 1), dtype=np.uint8), 'random'
 
 
-def measure(row, order, iters, data_path, meta_batch):
-  """One row, in a fresh process; returns a dict."""
+def measure(row, order, iters, data_path, meta_batch, profile=''):
+  """One row, in a fresh process; returns a dict. `profile`: a folder for
+  a jax.profiler trace of `iters` more steps, summarised per XLA op."""
   import jax  # pylint: disable=g-import-not-at-top
   from benchmarks import common  # pylint: disable=g-import-not-at-top
   from gitjax import config_base  # pylint: disable=g-import-not-at-top
@@ -94,14 +100,15 @@ def measure(row, order, iters, data_path, meta_batch):
     state = jax.block_until_ready(step(state, pool)[0])
     first_s = time.perf_counter() - start
     tasks, weights, _ = host_loop.draw(state.step, pool, statics=statics)
-    cost = host_loop.task_gradient.lower(
+    compiled = host_loop.task_gradient.lower(
         state.params, tasks, jax.numpy.int32(0), weights, statics=statics,
-        first_order=m.first_order).compile().cost_analysis()
-    scale = meta_batch // int(chunk)
+        first_order=m.first_order).compile()
+    cost, scale = compiled.cost_analysis(), meta_batch // int(chunk)
   else:
     start = time.perf_counter()
     step = steps.train_step_jit.lower(state, pool, statics=statics).compile()
     compile_s = time.perf_counter() - start
+    compiled = step
     cost, scale = step.cost_analysis(), 1
   cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
   seconds, state = common.time_steps(step, state, (pool,), iters,
@@ -109,7 +116,15 @@ def measure(row, order, iters, data_path, meta_batch):
   if layout == 'host_loop':
     compile_s = first_s - seconds
   gflop = scale * cost.get('flops', 0.0) / 1e9
-  return {'row': row, 'order': order, 'images': images,
+  ops = None
+  if profile:
+    categories, top, total = common.op_profile(
+        lambda: common.time_steps(step, state, (pool,), iters, warmup=0),
+        [compiled.as_text()], os.path.join(profile, row.replace(':', '_')),
+        iters)
+    ops = {'categories': categories, 'matched_ms': total,
+           'top': [list(t) for t in top[:10]]}
+  return {'ops': ops, 'row': row, 'order': order, 'images': images,
           'meta_batch': meta_batch, 'compile_s': compile_s,
           'tasks_per_s': meta_batch / seconds, 'step_ms': 1000 * seconds,
           'gflop': gflop, 'gflop_per_s': gflop / seconds,
@@ -121,8 +136,8 @@ def measure(row, order, iters, data_path, meta_batch):
 def _child(args, row, order):
   result = subprocess.run(
       [sys.executable, os.path.abspath(__file__), '--iters', str(args.iters),
-       '--meta-batch', str(args.meta_batch), '--data', args.data, '--one',
-       f'{row}@{order}'], capture_output=True, text=True, check=False)
+       '--meta-batch', str(args.meta_batch), '--data', args.data,
+       '--profile', args.profile, '--one', f'{row}@{order}'], capture_output=True, text=True, check=False)
   if result.returncode:
     print(result.stderr[-2000:], file=sys.stderr)
     raise SystemExit(f'{row} {order} order failed')
@@ -173,12 +188,16 @@ def main():
   parser.add_argument('--anchor', default='',
                       help='a Python with torch + learn2learn 0.2.0: time '
                       'benchmarks/maml_torch.py with it, back to back')
+  parser.add_argument('--profile', default='',
+                      help='a folder: also trace --iters steps of each row '
+                      'with jax.profiler and print where the time goes, per '
+                      'XLA op (convolutions forward / backward, fusions...)')
   parser.add_argument('--one', default='', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.one:  # child process: one row as JSON on the last line
     row, order = args.one.split('@')
     print(json.dumps(measure(row, order, args.iters, args.data,
-                             args.meta_batch)))
+                             args.meta_batch, args.profile)))
     return
   rows = args.rows.split(',')
   anchor_tps, anchor_mib = dict(ANCHOR_TASKS_PER_S), dict(ANCHOR_HOST_MIB)
@@ -231,6 +250,30 @@ def main():
             f'{max(ratio):.2f}] | {vs} | {rs[0]["gflop"]:.1f} | '
             f'{statistics.median(r["gflop_per_s"] for r in rs):.1f} | '
             f'{peak:.0f} | {mem} |')
+
+  if args.profile:
+    _print_profiles(results)
+
+
+def _print_profiles(results):
+  """Per row (its last round): ms per meta-step by op category, and the
+  costliest instructions."""
+  for _, row, order, res in results[-len({(b, o) for _, b, o, _ in results}):]:
+    ops = res['ops']
+    step_ms = res['step_ms']
+    total = ops['matched_ms']
+    print(f'\n{row} {order} order: {step_ms:.0f} ms per meta-step (wall); '
+          f'{total:.0f} ms of XLA op time summed over threads')
+    print('| op kind | pass | ms per step | share of op time |\n|---|---|---|---|')
+    for cat, ms in sorted(ops['categories'].items(), key=lambda kv: -kv[1]):
+      if ms >= 0.005 * total:
+        kind, direction = cat.rsplit(', ', 1)
+        print(f'| {kind} | {direction} | {ms:.0f} | {ms / total:.1%} |')
+    print('| instruction | kind | pass | shape | ms per step |\n'
+          '|---|---|---|---|---|')
+    for ms, name, kind, shape, backward in ops['top']:
+      print(f'| {name} | {kind} | {common.PASS[backward]} | {shape} | '
+            f'{ms:.0f} |')
 
 
 if __name__ == '__main__':

@@ -55,23 +55,31 @@ def wilson(k, n, z=1.959964):
   return max(0.0, centre - half), min(1.0, centre + half)
 
 
+CAUGHT = ('killed', 'timeout', 'segfault', 'caught by type check')
+
+
 def summary(lines, population=None):
+  """The survival rate of the checked mutants: a mutant is caught when its
+  tests failed, ran past mutmut's limit (30x their clean CPU time: a
+  mutant that loops or blows up the compiled graph) or crashed; one
+  without a test that reaches its function ('no tests') survives."""
   counts = collections.Counter()
   for line in lines:
     m = re.match(r'\s*(\S+): (.+)$', line)
     if m:
       counts[m.group(2).strip()] += 1
   total = sum(counts.values())
-  killed = counts.get('killed', 0)
+  caught = sum(counts.get(c, 0) for c in CAUGHT)
   checked = total - counts.get('not checked', 0)
   out = [str(dict(counts))]
   if checked:
-    lo, hi = wilson(checked - killed, checked)
+    lo, hi = wilson(checked - caught, checked)
     scope = f' of {population} in the scope' if population else ''
-    out.append(f'{total} mutants, {checked} checked{scope}, {killed} killed, '
-               f'survival rate {1 - killed / checked:.1%} of the checked '
-               f'(Wilson 95% interval {lo:.1%} to {hi:.1%}; survivors: '
-               'mutmut results; mutmut show NAME)')
+    out.append(f'{total} mutants, {checked} checked{scope}, {caught} caught '
+               f'(killed, timeout, crash), survival rate '
+               f'{1 - caught / checked:.1%} of the checked (Wilson 95% '
+               f'interval {lo:.1%} to {hi:.1%}; survivors: mutmut results; '
+               'mutmut show NAME)')
   return '\n'.join(out)
 
 

@@ -31,14 +31,17 @@ SCOPES = {
     'wiring': {  # the trainers' steps and plans (each mutant compiles)
         'gitjax.experiments.classifier.steps': [
             'tests/experiments/classifier/test_classifier_wiring.py',
-            'tests/experiments/classifier/test_classifier_steps.py'],
+            'tests/experiments/classifier/test_classifier_steps.py',
+            'tests/experiments/classifier/test_classifier_git_step.py'],
         'gitjax.experiments.classifier.run': [  # Plan: phases, samplers
             'tests/experiments/classifier/test_classifier_wiring.py'],
         'gitjax.experiments.munit.steps': [
-            'tests/experiments/munit/test_munit_objective.py'],
+            'tests/experiments/munit/test_munit_objective.py',
+            'tests/experiments/munit/test_munit_steps.py'],
         'gitjax.experiments.maml.steps': [
             'tests/experiments/maml/test_maml_wiring.py',
-            'tests/experiments/maml/test_maml_steps.py'],
+            'tests/experiments/maml/test_maml_steps.py',
+            'tests/experiments/maml/test_maml_variants.py'],
     },
 }
 
