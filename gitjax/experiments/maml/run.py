@@ -232,6 +232,7 @@ def run_transfer_study(config, workdir, data, splits):
   result['wall_s'] = time.time() - start
   result['data'] = data.name
   result['command'] = workdir_lib.command_line()
+  result['paired'] = maml_study.paired_differences(result)
   maml_study.write(workdir, result)
   transfer_report.figure(os.path.join(workdir_lib.subdir(workdir, 'figures'),
                                       'invariance_transfer.png'), result)

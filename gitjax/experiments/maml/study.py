@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from gitjax import config_maml
+from gitjax import paired
 from gitjax.data import pipeline
 from gitjax.experiments.maml import learners
 from gitjax.experiments.maml import steps
@@ -136,6 +137,46 @@ def summarise(per_seed, learner_names, shots):
                                                     for r in runs])
       summary[name][key] = row
   return summary
+
+
+# Paired against the reference learner: (metric, higher is better).
+PAIRED_METRICS = (('ekld', False), ('consistency', True),
+                  ('acc_transformed', True), ('kept', True))
+
+
+def paired_differences(result, reference='maml'):
+  """{learner: {'K-shot': {metric: paired}}}: learner - reference on the
+  same seeds and the same meta-test tasks (every learner of a seed meets
+  the same tasks), from transfer.json's per-seed values.
+
+  Each metric has 'seeds' (paired.paired_difference over the per-seed
+  means: t interval with n_seeds - 1 degrees of freedom; training varies
+  between seeds, so this is the interval of a claim about the learners)
+  and, for per-task metrics, 'tasks' (over every seed's tasks: the
+  interval of the task sampling alone). {} without the reference."""
+  if reference not in result['learners']:
+    return {}
+  seeds = [str(s) for s in result['seeds']]
+  out = {}
+  for name in result['learners']:
+    if name == reference:
+      continue
+    out[name] = {}
+    for k in result['shots']:
+      key = f'{k}-shot'
+      runs = [result['per_seed'][s][name][key] for s in seeds]
+      refs = [result['per_seed'][s][reference][key] for s in seeds]
+      row = {}
+      for metric, higher in PAIRED_METRICS:
+        row[metric] = {'seeds': paired.paired_difference(
+            [r['means'][metric] for r in runs],
+            [r['means'][metric] for r in refs], higher)}
+        if metric in runs[0]['per_task']:
+          row[metric]['tasks'] = paired.paired_difference(
+              np.concatenate([r['per_task'][metric] for r in runs]),
+              np.concatenate([r['per_task'][metric] for r in refs]), higher)
+      out[name][key] = row
+  return out
 
 
 def run_study(config, workdir, splits, train_fn):

@@ -1,9 +1,11 @@
 """Figure and report.md of the invariance-transfer study (maml/study.py)."""
 import os
+import sys
 
 from gitjax import report  # sets the Agg backend before pyplot
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-order
 
+from gitjax.experiments.maml import study
 from gitjax.runtime import workdir as workdir_lib
 
 LABELS = {'maml': 'MAML', 'maml++': 'MAML++', 'anil': 'ANIL',
@@ -59,6 +61,41 @@ def _cell(cell, scale=1.0, digits=3):
   return text + (f' +- {scale * ci:.{digits}f}' if ci else '')
 
 
+def _paired_cell(p, scale=1.0, digits=3):
+  if p['ci95'] is None:
+    return f'{scale * p["mean"]:+.{digits}f}'
+  lo, hi = (scale * v for v in p['ci95'])
+  return f'{scale * p["mean"]:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]'
+
+
+def paired_lines(result, reference='maml'):
+  """The paired-difference table (learner - reference, same seeds and
+  tasks) as Markdown lines; [] without the reference learner."""
+  diffs = result.get('paired') or study.paired_differences(result, reference)
+  if not diffs:
+    return []
+  rows = []
+  for name, by_k in diffs.items():
+    for key, row in by_k.items():
+      rows.append([f'{LABELS.get(name, name)} - {LABELS[reference]}',
+                   key.split('-')[0],
+                   _paired_cell(row['ekld']['seeds']),
+                   _paired_cell(row['ekld']['tasks']),
+                   _paired_cell(row['consistency']['seeds']),
+                   _paired_cell(row['acc_transformed']['seeds'], 100, 1),
+                   _paired_cell(row['kept']['seeds'], digits=2)])
+  n = len(result['seeds'])
+  return [
+      f'Paired differences against {LABELS[reference]} (same seeds, same '
+      f'meta-test tasks): mean [95% interval], t over the {n} seeds\' '
+      'per-seed means (training varies between seeds), and for eKLD also '
+      'over all tasks (the task sampling alone). eKLD: below 0 is more '
+      'invariant than the reference; the others: above 0 is better.', '',
+      report.markdown_table(
+          ['learner - reference', 'K', 'eKLD (seeds)', 'eKLD (tasks)',
+           'consistency', 'acc transformed (points)', 'kept'], rows), '']
+
+
 def write_markdown(workdir, result):
   """report.md of the study: design, the table, the figure."""
   st = result['settings']
@@ -102,4 +139,32 @@ def write_markdown(workdir, result):
       report.markdown_table(['learner', 'K', 'eKLD (T-scaled)', 'eKLD raw',
                              'T', 'consistency', 'acc clean %',
                              'acc transformed %', 'kept'], rows), '']
+  lines += paired_lines(result)
   workdir_lib.write_text(os.path.join(workdir, 'report.md'), '\n'.join(lines))
+
+
+def main(argv):
+  """python -m gitjax.experiments.maml.transfer_report WORKDIR: draws the
+  figure and writes report.md again from WORKDIR/transfer.json (a pure
+  function of it; transfer.json itself is not touched)."""
+  import json  # pylint: disable=import-outside-toplevel
+  if len(argv) != 2:
+    print('usage: python -m gitjax.experiments.maml.transfer_report WORKDIR',
+          file=sys.stderr)
+    return 2
+  path = os.path.join(argv[1], 'transfer.json')
+  if not os.path.exists(path):
+    print(f'{path} does not exist: give the workdir of a finished transfer '
+          'study', file=sys.stderr)
+    return 2
+  with open(path) as f:
+    result = json.load(f)
+  figure(os.path.join(workdir_lib.subdir(argv[1], 'figures'),
+                      'invariance_transfer.png'), result)
+  write_markdown(argv[1], result)
+  print(f'wrote {os.path.join(argv[1], "report.md")}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main(sys.argv))

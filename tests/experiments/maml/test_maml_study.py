@@ -17,6 +17,8 @@ import maml_mnist_rot  # pylint: disable=g-import-not-at-top,wrong-import-positi
 
 from gitjax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments.maml import run as maml  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.maml import study as maml_study  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gitjax.experiments.maml import transfer_report  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments.maml import transfer  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.experiments.maml import transfer_stats  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gitjax.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -54,6 +56,42 @@ def test_centroid_logits_are_minus_squared_distances_to_class_means():
   logits = transfer.centroid_logits(support, np.array([0, 0, 1]),
                                     np.array([[1.0, 1.0]]), 2)
   np.testing.assert_allclose(logits, [[-1.0, -10.0]])
+
+
+def _score(ekld_tasks, kept):
+  t = np.asarray(ekld_tasks, np.float64)
+  per_task = {'ekld': t.tolist(), 'consistency': (1 - t).tolist(),
+              'acc_transformed': (0.5 + 0 * t).tolist()}
+  means = {k: float(np.mean(v)) for k, v in per_task.items()}
+  return {'means': dict(means, kept=kept), 'per_task': per_task}
+
+
+def test_paired_differences_pair_seeds_and_tasks_against_maml():
+  # Two seeds x two tasks; the CNN's eKLD is MAML's + 0.1 on seed 0's
+  # tasks and + 0.3 on seed 1's.
+  result = {'learners': ['maml', 'cnn_head'], 'shots': [1], 'seeds': [0, 1],
+            'per_seed': {
+                '0': {'maml': {'1-shot': _score([0.2, 0.4], 0.5)},
+                      'cnn_head': {'1-shot': _score([0.3, 0.5], 0.7)}},
+                '1': {'maml': {'1-shot': _score([1.0, 2.0], 0.1)},
+                      'cnn_head': {'1-shot': _score([1.3, 2.3], 0.2)}}}}
+  diffs = maml_study.paired_differences(result)
+  assert list(diffs) == ['cnn_head']
+  ekld = diffs['cnn_head']['1-shot']['ekld']
+  np.testing.assert_allclose(ekld['seeds']['differences'], [0.1, 0.3])
+  assert ekld['seeds']['mean'] == pytest.approx(0.2)
+  half = 12.706 * np.std([0.1, 0.3], ddof=1) / np.sqrt(2)  # t(0.975, 1)
+  np.testing.assert_allclose(ekld['seeds']['ci95'], [0.2 - half, 0.2 + half],
+                             rtol=1e-3)
+  np.testing.assert_allclose(ekld['tasks']['differences'],
+                             [0.1, 0.1, 0.3, 0.3])
+  assert ekld['seeds']['favour_baseline'] == 2  # lower eKLD is better
+  kept = diffs['cnn_head']['1-shot']['kept']
+  np.testing.assert_allclose(kept['seeds']['differences'], [0.2, 0.1])
+  assert 'tasks' not in kept  # kept is a per-seed ratio of means
+  assert maml_study.paired_differences(dict(result, learners=['cnn_head'])) == {}
+  text = '\n'.join(transfer_report.paired_lines(result))
+  assert 'plain CNN, head fine-tuned - MAML | 1 | +0.200 [' in text
 
 
 def test_study_config_bad_input_is_one_line_exit_2(tmp_path):
@@ -102,6 +140,15 @@ def test_study_smoke_runs_every_learner(tmp_path, learners):
     assert row['ekld']['ci95_tasks'] is not None
     score = result['per_seed']['0'][name]['1-shot']
     assert sorted(score['ekld_by_class']) == ['5', '6', '7', '8']
+  # Paired against MAML on the same tasks: the per-task differences are
+  # the two learners' per-task values, task by task.
+  for name in ('cnn_head', 'cnn_centroid'):
+    tasks = result['paired'][name]['1-shot']['ekld']['tasks']
+    np.testing.assert_allclose(tasks['differences'], np.subtract(
+        result['per_seed']['0'][name]['1-shot']['per_task']['ekld'],
+        result['per_seed']['0']['maml']['1-shot']['per_task']['ekld']))
+  assert 'Paired differences against MAML' in open(
+      os.path.join(workdir, 'report.md')).read()
   if 'maml++' in result['learners']:
     assert result['runs']['0']['maml++']['inner_steps'] == 1
   assert set(result['runs']['0']['cnn']['grid']) == {
