@@ -39,6 +39,11 @@ also_copy = ["configs", "launch.py"]
 pytest_add_cli_args = ["-x", "-q", "-p", "no:cacheprovider", "-n", "0"]
 pytest_add_cli_args_test_selection = [$tests]
 process_isolation = "forkserver"
+# A mutant's tests get (their clean time + timeout_constant) x 30 CPU
+# seconds. Its tests run alone, so they compile what the whole clean run
+# had compiled earlier for them: without a floor, slow compilations read
+# as timeouts (MUTATION_TIMEOUT_S, default 20: at least 10 CPU minutes).
+timeout_constant = ${MUTATION_TIMEOUT_S:-20}
 TOML
 export PYTHONPATH="${MUTMUT_PATH:+$MUTMUT_PATH:}${PYTHONPATH:-}"
 # MUTATION_MINUTES=N stops the run after N minutes (0: no limit); the
