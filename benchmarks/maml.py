@@ -137,7 +137,8 @@ def _child(args, row, order):
   result = subprocess.run(
       [sys.executable, os.path.abspath(__file__), '--iters', str(args.iters),
        '--meta-batch', str(args.meta_batch), '--data', args.data,
-       '--profile', args.profile, '--one', f'{row}@{order}'], capture_output=True, text=True, check=False)
+       '--profile', args.profile, '--one', f'{row}@{order}'],
+      capture_output=True, text=True, check=False)
   if result.returncode:
     print(result.stderr[-2000:], file=sys.stderr)
     raise SystemExit(f'{row} {order} order failed')
@@ -258,6 +259,7 @@ def main():
 def _print_profiles(results):
   """Per row (its last round): ms per meta-step by op category, and the
   costliest instructions."""
+  from benchmarks import common  # pylint: disable=g-import-not-at-top
   for _, row, order, res in results[-len({(b, o) for _, b, o, _ in results}):]:
     ops = res['ops']
     step_ms = res['step_ms']

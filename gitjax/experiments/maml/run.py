@@ -234,9 +234,7 @@ def run_transfer_study(config, workdir, data, splits):
   result['command'] = workdir_lib.command_line()
   result['paired'] = maml_study.paired_differences(result)
   maml_study.write(workdir, result)
-  transfer_report.figure(os.path.join(workdir_lib.subdir(workdir, 'figures'),
-                                      'invariance_transfer.png'), result)
-  transfer_report.write_markdown(workdir, result)
+  transfer_report.write_outputs(workdir, result)
   workdir_lib.mark_done(workdir, {'experiment': 'maml', 'study': 'transfer',
                                   'seeds': list(m.transfer_seeds)})
   print(f'transfer study done in {result["wall_s"]:.0f} s; outputs in '

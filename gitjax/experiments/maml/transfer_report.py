@@ -143,6 +143,13 @@ def write_markdown(workdir, result):
   workdir_lib.write_text(os.path.join(workdir, 'report.md'), '\n'.join(lines))
 
 
+def write_outputs(workdir, result):
+  """figures/invariance_transfer.png and report.md of a study's result."""
+  figure(os.path.join(workdir_lib.subdir(workdir, 'figures'),
+                      'invariance_transfer.png'), result)
+  write_markdown(workdir, result)
+
+
 def main(argv):
   """python -m gitjax.experiments.maml.transfer_report WORKDIR: draws the
   figure and writes report.md again from WORKDIR/transfer.json (a pure
@@ -159,9 +166,7 @@ def main(argv):
     return 2
   with open(path) as f:
     result = json.load(f)
-  figure(os.path.join(workdir_lib.subdir(argv[1], 'figures'),
-                      'invariance_transfer.png'), result)
-  write_markdown(argv[1], result)
+  write_outputs(argv[1], result)
   print(f'wrote {os.path.join(argv[1], "report.md")}')
   return 0
 
