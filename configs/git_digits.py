@@ -5,9 +5,11 @@ r"""The whole GIT study on embedded data: the README's main command.
     python launch.py --config configs/git_digits.py:bg,smoke --workdir /tmp/s
 
 Argument: TRANSFORM[,smoke], TRANSFORM one of bg (default), dil or rot (rot
-trains the MUNIT whose style also rotates the image, munit.warp='rotation';
-GIT's own AdaIN-only MUNIT does not learn rotation, see
-configs/munit_digits.py; --config.munit.warp=none gives that one). On scikit-learn's 8x8 digits (upsampled to
+trains the MUNIT whose style also rotates the image, munit.warp='rotation',
+and GIT's own AdaIN-only MUNIT, which does not learn rotation (see
+configs/munit_digits.py), for the row ce_drs_git_adain beside ce_drs_git:
+config.compare_adain; --config.munit.warp=none --config.compare_adain=False
+gives GIT's alone). On scikit-learn's 8x8 digits (upsampled to
 28x28, no download) with a Zipf tail of 351 images (120 ... 12 per class),
 transformed once per stored image: MUNIT (reduced sizes, one shared G and D,
 1,000 iterations) learns the transformation, then ResNet-20 classifiers
@@ -52,6 +54,8 @@ def get_config(arg='bg'):
   recipe = munit_digits.get_config(transform)
   config.data = recipe.data
   config.munit = munit_recipe(transform)
+  # rot: the warp MUNIT's GIT beside GIT's AdaIN-only one (ce_drs_git_adain).
+  config.compare_adain = transform == 'rot'
   classifier = classifier_digits.get_config('ce')
   config.model = classifier.model
   config.train = classifier.train

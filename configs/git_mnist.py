@@ -19,7 +19,9 @@ instances; the paper's claim is that CE+DRS+GIT lowers the tail eKLD and
 raises balanced accuracy over CE+DRS on BG and DIL. GIT's code has no MUNIT
 for rot (its AdaIN style code does not learn rotation: configs/munit_mnist.py);
 here rot trains the MUNIT whose style also rotates the image
-(munit.warp='rotation'; --config.munit.warp=none gives GIT's).
+(munit.warp='rotation'), and each GIT method runs again with GIT's
+AdaIN-only MUNIT as METHOD_adain (config.compare_adain; --config.munit.warp=none
+--config.compare_adain=False gives GIT's alone).
 
 Run time: on a 2-core CPU each MUNIT takes about 2.2 h and each classifier
 about 30 min (CE+DRS and CE+DRS+GIT start from CE's state at the switch,
@@ -60,6 +62,7 @@ def get_config(arg='bg'):
   config = k49_recipe(config, variant)
   if transform == 'rot':  # AdaIN cannot move pixels: a style that rotates
     config.munit.warp = 'rotation'
+    config.compare_adain = True  # and GIT's AdaIN-only MUNIT beside it
   return config
 
 

@@ -89,6 +89,7 @@ def validate(config, num_devices=None):
   if config.experiment == 'git':
     for method in config.methods:
       config_rules.check_classifier(config, method)
+    config_rules.check_compare_adain(config)
   if config.experiment == 'maml':
     config_rules.check_maml(config, num_devices)
   _check_unused_keys(config)

@@ -466,6 +466,7 @@ def get_base(experiment):
     c.data.transform = 'bg'  # a transformation MUNIT's style learns (and the oracle needs)
     c.num_instances = 1      # long-tailed instances (seeds seed, seed+1, ...): mean +- std
     c.share_prefix = True    # methods that train alike up to the DRS/DRW switch (ce, ce_drs, ce_drs_git) train those steps once
+    c.compare_adain = False  # munit.warp != 'none': also train GIT's AdaIN-only MUNIT (warp='none', all else equal) per instance and run each GIT method with it as METHOD + '_adain'
     c.munit = munit()
     c.model = model()
     c.train = train()

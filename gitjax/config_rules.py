@@ -242,6 +242,28 @@ def check_munit(m):
         f'entries: set munit.style_dim >= {pose + 1}')
 
 
+def check_compare_adain(config):
+  """A git study's compare_adain needs a warp to compare with, a GIT method
+  and MUNITs that the study trains itself."""
+  if not config.compare_adain:
+    return
+  if config.munit.warp == 'none':
+    raise ConfigError(
+        "config.compare_adain=True compares the style warp with GIT's "
+        "AdaIN-only MUNIT, but munit.warp='none' is that MUNIT already: set "
+        "munit.warp='rotation' (or 'affine') or compare_adain=False")
+  if not any(config_base.method_parts(m)[3] for m in config.methods):
+    raise ConfigError(
+        f'config.compare_adain=True re-runs the GIT methods with the '
+        f'AdaIN-only MUNIT, but config.methods={tuple(config.methods)} has '
+        'none: add one such as ce_drs_git, or set compare_adain=False')
+  if config.git.munit_workdir:
+    raise ConfigError(
+        'config.compare_adain=True trains both MUNITs (warp and AdaIN-only) '
+        'per instance, so it cannot use the given git.munit_workdir: unset '
+        'one of them')
+
+
 # --- config.ring (config_base.ring), owned by the unrolled-GAN demo.
 RING = (
     ('ring.steps', _at_least_one, 'an integer >= 1'),

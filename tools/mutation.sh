@@ -46,6 +46,12 @@ process_isolation = "forkserver"
 timeout_constant = ${MUTATION_TIMEOUT_S:-20}
 TOML
 export PYTHONPATH="${MUTMUT_PATH:+$MUTMUT_PATH:}${PYTHONPATH:-}"
+# One persistent XLA compilation cache for the clean run and every mutant:
+# a mutant's tests run alone, and without it each recompiles every step the
+# clean run compiled (minutes on 2 cores, read as timeouts). A mutant whose
+# change alters the traced program misses the cache and compiles its own.
+export JAX_COMPILATION_CACHE_DIR="$DIR/.jax_cache"
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 # MUTATION_MINUTES=N stops the run after N minutes (0: no limit); the
 # mutants run so far are counted.
 # MUTATION_ONLY='GLOB ...' runs only the mutants whose names match, e.g.

@@ -33,15 +33,17 @@ SCOPES = {
             'tests/experiments/classifier/test_classifier_wiring.py',
             'tests/experiments/classifier/test_classifier_steps.py',
             'tests/experiments/classifier/test_classifier_git_step.py'],
-        'gitjax.experiments.classifier.run': [  # Plan: phases, samplers
-            'tests/experiments/classifier/test_classifier_wiring.py'],
+        'gitjax.experiments.classifier.run': [  # Plan: phases, samplers; run, load_git
+            'tests/experiments/classifier/test_classifier_wiring.py',
+            'tests/experiments/classifier/test_classifier_run.py'],
         'gitjax.experiments.munit.steps': [
             'tests/experiments/munit/test_munit_objective.py',
             'tests/experiments/munit/test_munit_steps.py'],
         'gitjax.experiments.maml.steps': [
             'tests/experiments/maml/test_maml_wiring.py',
             'tests/experiments/maml/test_maml_steps.py',
-            'tests/experiments/maml/test_maml_variants.py'],
+            'tests/experiments/maml/test_maml_variants.py',
+            'tests/experiments/maml/test_maml_run.py'],  # train_step, keep_best
     },
 }
 

@@ -51,7 +51,7 @@ def tail_classes(class_sizes):
 def collect(config, workdir):
   """Per method and instance: the classifier stage's results and table."""
   runs = {}
-  for method in config.methods:
+  for method, _, _ in layout.rows(config):
     runs[method] = []
     for instance in range(config.num_instances):
       folder = os.path.join(workdir, f'instance_{instance}', method)
@@ -98,16 +98,21 @@ BASELINE = 'ce_drs'
 
 
 def pairs(methods):
-  """(method, baseline) pairs: every method against CE+DRS, and every GIT
-  method against its twin without GIT; each pair once."""
+  """(method, baseline) pairs of the study's rows: every row against
+  CE+DRS, every GIT row against its twin without GIT, and every GIT row
+  against its AdaIN-only row (compare_adain); each pair once."""
   out = []
   for method in methods:
     if BASELINE in methods and method != BASELINE:
       out.append((method, BASELINE))
-    twin = method[:-len(config_base.GIT_SUFFIX)]
-    if config_base.method_parts(method)[3] and twin in methods and (
+    base = layout.row_method(method)
+    twin = base[:-len(config_base.GIT_SUFFIX)]
+    if config_base.method_parts(base)[3] and twin in methods and (
         (method, twin) not in out):
       out.append((method, twin))
+    adain = method + layout.ADAIN_SUFFIX
+    if adain in methods:
+      out.append((method, adain))
   return out
 
 
@@ -170,13 +175,17 @@ def _by_size(runs, key):
   return series
 
 
-def _munit_section(config, workdir, figures):
-  """MUNIT headline per instance and its figures copied into figures/."""
-  if not layout.uses_git(config):
+def _munit_section(config, workdir, figures, variant=''):
+  """MUNIT headline per instance and its figures copied into figures/
+  (variant 'adain': the AdaIN-only MUNIT of compare_adain, figures named
+  munit_adain_*)."""
+  if not layout.uses_git(config) or variant not in layout.munit_variants(
+      config):
     return None
+  prefix = 'munit_adain_' if variant else 'munit_'
   out = {'instances': [], 'figures': [], 'labels_warning': None}
   for instance in range(config.num_instances):
-    folder = layout.munit_folder(config, workdir, instance)
+    folder = layout.munit_folder(config, workdir, instance, variant)
     path = os.path.join(folder, 'results.json')
     results = _read(path) if paths.exists(path) else None
     out['instances'].append({
@@ -187,10 +196,10 @@ def _munit_section(config, workdir, figures):
     if config.git.munit_workdir and instance:
       break  # one given MUNIT serves every instance
   out.update(label_preservation(out['instances']))
-  source = layout.munit_folder(config, workdir, 0)
+  source = layout.munit_folder(config, workdir, 0, variant)
   samples = sorted(paths.glob(os.path.join(source, 'figures', 'samples_*.png')))
-  picks = ([('munit_samples.png', samples[-1])] if samples else []) + [
-      (f'munit_{os.path.basename(p)}', p) for p in
+  picks = ([(f'{prefix}samples.png', samples[-1])] if samples else []) + [
+      (f'{prefix}{os.path.basename(p)}', p) for p in
       sorted(paths.glob(os.path.join(source, 'figures', 'recovered_*.png')))
       + paths.glob(os.path.join(source, 'figures', 'labels.png'))
       + paths.glob(os.path.join(source, 'figures', 'interpolation.png'))]
@@ -242,6 +251,8 @@ def write(config, workdir, stages):
       'tail_classes_instance_0': tail_classes(sizes),
       'stages': stages,
       'munit': _munit_section(config, workdir, figures),
+      # compare_adain: the AdaIN-only MUNIT of the '_adain' rows.
+      'munit_adain': _munit_section(config, workdir, figures, 'adain'),
       'paired': None,
       'command': workdir_lib.command_line(),
       'devices': first['results']['devices'],
@@ -282,8 +293,10 @@ def _munit_cell(results, method):
   if not steps:
     return ''
   unique = sorted({s for s in steps if s is not None})
-  cell = 'MUNIT iteration ' + '/'.join(str(s) for s in unique)
-  munit = results['munit'] or {}
+  variant = layout.row_variant(method)
+  cell = ('AdaIN-only ' if variant else '') + 'MUNIT iteration ' + '/'.join(
+      str(s) for s in unique)
+  munit = results.get('munit_' + variant if variant else 'munit') or {}
   if munit.get('labels_kept') is not None:
     cell += (f'; labels kept {munit["labels_kept"]:.3f} (probe on real '
              f'{munit["labels_real"]:.3f}')
@@ -311,9 +324,17 @@ def summary_lines(results):
   for row in paired_rows(results['paired'] or []):
     lines.append(f'paired {row[0]}, {row[1]}: {row[2]} (95% {row[3]}), '
                  f'instances favouring method / baseline {row[5]}')
-  if results['munit'] and results['munit']['labels_warning']:
-    lines.append(results['munit']['labels_warning'])
+  lines += _label_warnings(results)
   return '\n'.join(lines)
+
+
+def _label_warnings(results):
+  """The label warnings of the study's MUNITs (the AdaIN-only one named)."""
+  out = []
+  for key, name in (('munit', ''), ('munit_adain', 'AdaIN-only MUNIT: ')):
+    if (results.get(key) or {}).get('labels_warning'):
+      out.append(name + results[key]['labels_warning'])
+  return out
 
 
 def _write_markdown(config, workdir, results, with_ekld):
@@ -357,8 +378,8 @@ def _write_markdown(config, workdir, results, with_ekld):
       row.append(_munit_cell(results, method))
     rows.append(row)
   lines += [report.markdown_table(header, rows), '']
-  if results['munit'] and results['munit']['labels_warning']:
-    lines += [f'**{results["munit"]["labels_warning"]}**', '']
+  for warning in _label_warnings(results):
+    lines += [f'**{warning}**', '']
   if results['paired']:
     lines += ['## Paired comparisons', '',
               'Per instance (same data, seed and MUNIT), method minus '
@@ -375,9 +396,13 @@ def _write_markdown(config, workdir, results, with_ekld):
               '![eKLD against class size](figures/ekld_vs_size.png)', '']
   lines += ['![accuracy against class size](figures/accuracy_vs_size.png)',
             '']
-  munit = results['munit']
-  if munit:
-    lines += ['## The MUNIT generator', '']
+  for key, title in (('munit', 'The MUNIT generator'),
+                     ('munit_adain', "The AdaIN-only MUNIT (munit.warp='none', "
+                      'the _adain rows)')):
+    munit = results.get(key)
+    if not munit:
+      continue
+    lines += [f'## {title}', '']
     for i, item in enumerate(munit['instances']):
       head = item['headline'] or {}
       parts = [f'{k} {v:.3f}' for k, v in head.items()
@@ -387,7 +412,9 @@ def _write_markdown(config, workdir, results, with_ekld):
                    + (', '.join(parts) or 'not measured'))
     lines.append('')
     lines += [f'![{name}](figures/{name})' for name in munit['figures']]
-    lines += ['', 'TV: total-variation distance of the transformation '
+    lines.append('')
+  if results['munit']:
+    lines += ['TV: total-variation distance of the transformation '
               'parameters recovered from re-stylings to the distribution T '
               'draws from (the `_true` value is the same measurement on real '
               'T(x), the floor); label_preservation: an oracle probe\'s '

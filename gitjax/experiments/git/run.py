@@ -7,10 +7,15 @@ of its own experiment kind (its config.json, checkpoints, metrics, report):
   instance_<i>/dataset/        the long-tailed, transformed data set
   instance_<i>/munit/          MUNIT on it (skipped when git.munit_workdir
                                names a finished run, or no method uses GIT)
+  instance_<i>/munit_adain/    with compare_adain: the same MUNIT with
+                               munit.warp='none' (GIT's AdaIN-only style)
   instance_<i>/<method>/       one classifier per method of config.methods,
                                evaluated (balanced accuracy) and measured
                                (per-class eKLD); '_git' methods re-style
                                with the instance's MUNIT
+  instance_<i>/<method>_adain/ with compare_adain: each '_git' method again,
+                               re-styled by munit_adain (same data, seed and
+                               steps before the switch)
 
 then WORKDIR gets results.json, figures/ and report.md (per method: balanced
 accuracy and mean eKLD over all classes and over the smallest fifth of the
@@ -58,14 +63,17 @@ def _section(config_dict):
 
 
 def stage_config(config, kind, seed, method=None, munit_workdir='',
-                 branch_from=''):
-  """The resolved config of one stage's run (experiment `kind`)."""
+                 branch_from='', munit_variant=''):
+  """The resolved config of one stage's run (experiment `kind`);
+  munit_variant 'adain' is the study's MUNIT with munit.warp='none'."""
   c = config_base.get_base(kind)
   c.seed = seed
   c.data = _section(config.data)
   c.run = _section(config.run)
   if kind == 'munit':
     c.munit = _section(config.munit)
+    if munit_variant == 'adain':
+      c.munit.warp = 'none'
   elif kind == 'classifier':
     c.method = method
     c.model = _section(config.model)
@@ -180,13 +188,19 @@ def run(config, workdir):
         dataset, data=data))
     folder = layout.munit_folder(config, workdir, instance)
     if layout.uses_git(config) and not config.git.munit_workdir:
-      clock.run(f'instance_{instance}/munit', lambda: _run_stage(
-          folder, stage_config(config, 'munit', seed), munit, data=data))
+      for variant in layout.munit_variants(config):
+        sub = layout.munit_folder(config, workdir, instance, variant)
+        clock.run(f'instance_{instance}/{os.path.basename(sub)}',
+                  lambda: _run_stage(
+                      sub, stage_config(config, 'munit', seed,
+                                        munit_variant=variant),
+                      munit, data=data))
     sources = branch_sources(config, root, seed, data, folder)
-    for method in config.methods:
-      clock.run(f'instance_{instance}/{method}', lambda: _run_stage(
-          os.path.join(root, method),
-          stage_config(config, 'classifier', seed, method, folder,
+    for row, method, variant in layout.rows(config):
+      clock.run(f'instance_{instance}/{row}', lambda: _run_stage(
+          os.path.join(root, row),
+          stage_config(config, 'classifier', seed, method,
+                       layout.munit_folder(config, workdir, instance, variant),
                        sources.get(method, '')),
           classifier, data=data))
   t0 = time.time()

@@ -113,3 +113,60 @@ def test_git_methods_are_paired_with_their_twin_too():
       ('ldam_drw', 'ce_drs'), ('ldam_drw_git', 'ce_drs'),
       ('ldam_drw_git', 'ldam_drw')]
   assert git_report.pairs(['ce_drs_git', 'oracle']) == []
+
+
+def test_adain_rows_pair_with_their_warp_twin_and_report_their_own_munit(
+    tmp_path):
+  # compare_adain on rot: ce_drs_git re-styled by the warp MUNIT, and
+  # ce_drs_git_adain by the AdaIN-only one (stage folders written by hand).
+  config = git_digits.get_config('rot,smoke')
+  assert config.compare_adain and config.munit.warp == 'rotation'
+  config.methods = ('ce_drs', 'ce_drs_git')
+  config.num_instances = 3
+  workdir = str(tmp_path / 'study')
+  workdir_lib.prepare(workdir, config_lib.to_json(config))
+  accuracy = {'ce_drs': [0.84, 0.83, 0.85], 'ce_drs_git': [0.86, 0.80, 0.84],
+              'ce_drs_git_adain': [0.85, 0.82, 0.81]}
+  for i in range(3):
+    for row, values in accuracy.items():
+      folder = os.path.join(workdir, f'instance_{i}', row)
+      _write(os.path.join(folder, 'results.json'), {
+          'balanced_accuracy': values[i], 'ekld_spearman': -0.5,
+          'data': 'digits', 'transform': 'rot', 'devices': 'cpu',
+          'speed': {'train_images_per_s': 100.0, 'branched_from': None},
+          'git': {'munit_step': 6} if 'git' in row else None})
+      _write(os.path.join(folder, 'per_class.json'), [
+          {'train_size': n, 'test_accuracy': 0.8, 'ekld': 0.1}
+          for n in SIZES])
+    for munit, kept in (('munit', 0.50), ('munit_adain', 0.90)):
+      _write(os.path.join(workdir, f'instance_{i}', munit, 'results.json'),
+             {'iterations': 6, 'speed': {'iterations_per_s': 1.0},
+              'labels': {'restyled': {'accuracy': kept},
+                         'real': {'accuracy': 0.95}}})
+  results = git_report.write(config, workdir, {})
+  assert list(results['methods']) == ['ce_drs', 'ce_drs_git',
+                                      'ce_drs_git_adain']
+  paired = {(c['method'], c['baseline'], c['metric']): c
+            for c in results['paired']}
+  assert sorted({k[:2] for k in paired}) == [
+      ('ce_drs_git', 'ce_drs'), ('ce_drs_git', 'ce_drs_git_adain'),
+      ('ce_drs_git_adain', 'ce_drs')]
+  warp_vs_adain = paired[('ce_drs_git', 'ce_drs_git_adain',
+                          'balanced_accuracy')]
+  assert warp_vs_adain['differences'] == pytest.approx([0.01, -0.02, 0.03])
+  # Each row names the MUNIT that re-styled it, with that MUNIT's labels.
+  assert results['munit']['labels_kept'] == pytest.approx(0.50)
+  assert results['munit_adain']['labels_kept'] == pytest.approx(0.90)
+  assert results['munit_adain']['labels_warning'] is None
+  text = open(os.path.join(workdir, 'report.md')).read()
+  row = next(l for l in text.splitlines()
+             if l.startswith('| ce_drs_git_adain |'))
+  assert 'AdaIN-only MUNIT iteration 6; labels kept 0.900' in row
+  row = next(l for l in text.splitlines() if l.startswith('| ce_drs_git |'))
+  assert 'labels kept 0.500' in row and 'AdaIN' not in row
+  assert "## The AdaIN-only MUNIT (munit.warp='none'" in text
+  assert 'instance_0/munit_adain' in text
+  # Only the warp MUNIT loses labels: one warning, not named AdaIN-only.
+  warnings = [l for l in git_report.summary_lines(results).splitlines()
+              if 'keeps labels in' in l]
+  assert len(warnings) == 1 and warnings[0].startswith('warning:')

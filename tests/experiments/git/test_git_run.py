@@ -212,6 +212,11 @@ def test_threshold_k_at_or_below_the_smallest_class_is_refused(tmp_path):
      'starts GIT one epoch after the first lr drop'),
     ({'git.start_epoch': 3}, 'would start GIT at epoch 3'),
     ({'git.mode': 'halfbatch'}, 'git.mode'),
+    ({'compare_adain': True}, "munit.warp='none' is that MUNIT already"),
+    ({'compare_adain': True, 'munit.warp': 'rotation',
+      'methods': ('ce', 'oracle')}, 'has none: add one such as ce_drs_git'),
+    ({'compare_adain': True, 'munit.warp': 'rotation',
+      'git.munit_workdir': '/m'}, 'cannot use the given git.munit_workdir'),
 ])
 def test_bad_git_config_is_one_line(overrides, match):
   with pytest.raises(ConfigError, match=match) as e:
@@ -259,3 +264,51 @@ def test_methods_that_train_alike_up_to_the_switch_share_those_steps():
 def test_branch_from_is_the_experiments_to_set():
   with pytest.raises(ConfigError, match='train.branch_from'):
     _config(**{'train.branch_from': '/x'})
+
+
+def test_compare_adain_runs_each_git_method_with_both_munits(tmp_path,
+                                                            monkeypatch):
+  # The stages the study runs and what each is fed, with the runners
+  # replaced by recorders (no training): the AdaIN-only MUNIT differs from
+  # the warp MUNIT in munit.warp alone, and the _adain row is the same
+  # classifier method, re-styled by it, branched from the same source.
+  config = git_digits.get_config('rot,smoke')
+  config.methods = ('ce', 'ce_drs_git', 'oracle')
+  config_lib.validate(config)
+  stages = {}
+
+  def recorder(kind):
+    def run(stage, folder, data):
+      del data
+      stages[os.path.relpath(folder, str(tmp_path))] = (kind, stage)
+    return run
+
+  monkeypatch.setattr(git.dataset, 'run', recorder('dataset'))
+  monkeypatch.setattr(git.munit, 'run', recorder('munit'))
+  monkeypatch.setattr(git.classifier, 'run', recorder('classifier'))
+  monkeypatch.setattr(git.git_report, 'write', lambda *a: {'methods': {}})
+  monkeypatch.setattr(git.git_report, 'summary_lines', lambda r: '')
+  git.run(config, str(tmp_path))
+  assert list(stages) == [
+      'instance_0/dataset', 'instance_0/munit', 'instance_0/munit_adain',
+      'instance_0/ce', 'instance_0/ce_drs_git', 'instance_0/ce_drs_git_adain',
+      'instance_0/oracle']
+  warp, adain = stages['instance_0/munit'][1], stages['instance_0/munit_adain'][1]
+  assert (warp.munit.warp, adain.munit.warp) == ('rotation', 'none')
+  adain.munit.warp = 'rotation'
+  assert adain.to_dict() == warp.to_dict()
+  git_row = stages['instance_0/ce_drs_git'][1]
+  adain_row = stages['instance_0/ce_drs_git_adain'][1]
+  assert adain_row.method == git_row.method == 'ce_drs_git'
+  assert git_row.git.munit_workdir == str(tmp_path / 'instance_0' / 'munit')
+  assert adain_row.git.munit_workdir == str(
+      tmp_path / 'instance_0' / 'munit_adain')
+  assert adain_row.train.branch_from == git_row.train.branch_from == str(
+      tmp_path / 'instance_0' / 'ce')
+  adain_row.git.munit_workdir = git_row.git.munit_workdir
+  assert adain_row.to_dict() == git_row.to_dict()
+  # Without compare_adain: one MUNIT, no _adain row.
+  config.compare_adain = False
+  stages.clear()
+  git.run(config, str(tmp_path / 'plain'))
+  assert not any('adain' in k for k in stages)
