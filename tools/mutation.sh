@@ -39,6 +39,11 @@ also_copy = ["configs", "launch.py"]
 pytest_add_cli_args = ["-x", "-q", "-p", "no:cacheprovider", "-n", "0"]
 pytest_add_cli_args_test_selection = [$tests]
 process_isolation = "forkserver"
+# The fork server must not import the tests: collecting them initialises
+# JAX (meshes at module level), and a process forked from a JAX process
+# that runs threads deadlocks. Those deadlocks read as timeouts (every
+# "timeout" of the earlier wiring runs); each worker imports its own.
+forkserver_warmup = "none"
 # A mutant's tests get (their clean time + timeout_constant) x 30 CPU
 # seconds. Its tests run alone, so they compile what the whole clean run
 # had compiled earlier for them: without a floor, slow compilations read

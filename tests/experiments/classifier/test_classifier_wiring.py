@@ -340,3 +340,54 @@ def test_train_feeds_each_phase_its_loss_inputs(tmp_path, monkeypatch):
   sizes = np.bincount(first_epoch, minlength=data.num_classes)
   assert np.all(sizes >= data.class_sizes)   # the last batch wraps around
   assert sizes.sum() - data.class_sizes.sum() < config.train.batch_size
+
+
+def test_load_git_hands_the_step_the_chosen_saved_generator(tmp_path):
+  # A MUNIT run folder written by hand (two generators, checkpoints at
+  # iterations 3 and 6 of different initialisations): load_git must give
+  # the GIT step net a of the chosen checkpoint, exactly, GIT's settings and
+  # the plan's keep probabilities.
+  from gitjax import config_base  # pylint: disable=g-import-not-at-top
+  from gitjax.experiments.munit import run as munit  # pylint: disable=g-import-not-at-top
+  from gitjax.experiments.munit import steps as munit_steps  # pylint: disable=g-import-not-at-top
+  from gitjax.runtime import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  munit_config = config_base.get_base('munit')
+  config_base.munit_smoke(munit_config, n_max=12)
+  munit_config.munit.shared = False
+  folder = str(tmp_path / 'munit')
+  workdir_lib.prepare(folder, config_lib.to_json(munit_config))
+  shape = (28, 28, 1)
+  workdir_lib.write_json(os.path.join(folder, munit.GENERATOR_FILE),
+                         {'image_shape': list(shape)})
+  gen_statics = munit.make_statics(munit_config.munit, 1, munit_config.seed)
+  saved = {}
+  checkpointer = checkpoint_lib.Checkpointer(os.path.join(folder,
+                                                          'checkpoints'))
+  for step, seed in ((3, 1), (6, 2)):
+    saved[step] = munit_steps.init_state(gen_statics, shape,
+                                         munit_steps.init_key(seed))
+    checkpointer.save(step, saved[step])
+  checkpointer.close()
+  workdir_lib.mark_done(folder, {'experiment': 'munit'})
+
+  config = classifier_digits.get_config('ce_drs_git,smoke')
+  config.git.munit_workdir = folder
+  config.git.mode = 'threshold'
+  config.git.threshold_k = 100
+  config.train.crop_flip = True
+  data = build.build(config.data, config.seed)
+  assert data.image_shape == shape
+  plan = classifier.Plan(config, data)
+  mesh = pipeline.make_mesh()
+  for munit_step, expected in ((0, 6), (3, 3), (6, 6)):
+    config.git.munit_step = munit_step
+    spec, params = classifier.load_git(config, data, plan, mesh)
+    assert (spec.mode, spec.decoder, spec.source_flip) == (
+        'threshold', 'a', True)
+    assert spec.generator == gen_statics
+    assert set(params['gen']) == {'a'}  # GIT re-styles a -> a only
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(params['gen']),
+                 {'a': saved[expected].params['gen']['a']})
+    np.testing.assert_array_equal(params['keep_prob'], plan.git_keep_prob)
+  # The keep probabilities are the threshold formula's, not all ones.
+  assert np.any((plan.git_keep_prob > 0) & (plan.git_keep_prob < 1))

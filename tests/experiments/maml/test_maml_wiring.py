@@ -147,3 +147,22 @@ def test_multi_step_loss_weights_of_the_step_and_fixed_rates():
     np.testing.assert_array_equal(old, now)
   assert not np.allclose(new['fast']['head']['kernel'],
                          params['fast']['head']['kernel'])
+
+
+def test_keep_best_keeps_a_copy_of_a_better_state_only():
+  params = {'w': jnp.arange(3.0)}
+  stats = {'mean': jnp.ones(2)}
+  state = steps.MamlState(step=jnp.int32(0), params=params, opt_state=(),
+                          batch_stats=stats,
+                          best={'params': {'w': jnp.zeros(3)},
+                                'batch_stats': {'mean': jnp.zeros(2)}},
+                          best_val=jnp.float32(0.5))
+  for worse in (0.4, 0.5):  # equal is not better
+    assert steps.keep_best(state, worse, MESH) is state
+  kept = steps.keep_best(state, 0.75, MESH)
+  assert float(kept.best_val) == 0.75
+  np.testing.assert_array_equal(kept.best['params']['w'], [0.0, 1.0, 2.0])
+  np.testing.assert_array_equal(kept.best['batch_stats']['mean'], [1.0, 1.0])
+  # The rest of the state is the state's, and the best is a copy of it.
+  assert kept.params is params and kept.batch_stats is stats
+  assert kept.best['params']['w'] is not params['w']
