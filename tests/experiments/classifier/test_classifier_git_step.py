@@ -1,5 +1,7 @@
 """GIT inside the classifier step: keep probabilities, which examples are
 replaced and by what, labels, one compilation, the switch epoch."""
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -92,6 +94,30 @@ def test_half_batch_replaces_exactly_the_second_half(setup):
   np.testing.assert_array_equal(y[:B // 2], batch['label'][:B // 2])
   np.testing.assert_array_equal(y[B // 2:], batch['source_label'])
   assert float(fraction) == 0.5
+
+
+def test_source_flip_re_styles_the_flipped_sources(setup):
+  """With source_flip (CIFAR: the recipe's crop_flip), each source is
+  mirrored left-right with probability 1/2 before re-styling, drawn from the
+  step's flip stream; without it none is (the test above)."""
+  gen_params, batch = setup
+  statics = _statics()
+  statics = dataclasses.replace(
+      statics, git=dataclasses.replace(statics.git, source_flip=True))
+  rng = jax.random.key(5)
+  x, _, _ = steps.git_images(
+      statics, batch, {'gen': gen_params, 'keep_prob': jnp.ones(4)}, rng)
+  _, rng_flip, rng_style, _ = jax.random.split(rng, 4)
+  flip = np.asarray(jax.random.bernoulli(rng_flip, 0.5, (B // 2,)))
+  assert 0 < flip.sum() < B // 2  # this seed flips some, not all
+  sources = munit_steps.to_unit(batch['source_image'])
+  mirrored = np.where(flip[:, None, None, None],
+                      np.asarray(sources)[:, :, ::-1], np.asarray(sources))
+  styles = jax.random.normal(rng_style, (B // 2, GEN.style_dim))
+  g = munit_steps.restyle(GEN, gen_params, jnp.asarray(mirrored), styles)
+  np.testing.assert_allclose(
+      x[B // 2:], steps.normalize((g + 1) * 127.5, statics.mean, statics.std),
+      rtol=1e-5, atol=1e-5)
 
 
 def test_threshold_keeps_the_real_example_of_large_classes(setup):

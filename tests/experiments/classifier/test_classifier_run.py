@@ -208,6 +208,11 @@ def test_a_run_branched_at_the_switch_equals_one_trained_from_step_0(
   full, _, _, speed = classifier.train(drs, _start(drs, tmp_path / 'full'),
                                        data, mesh)
   assert speed['branched_from'] is None
+  # The first call's compilation is timed apart from steady training, under
+  # its own key (no GIT here: no GIT compilation).
+  assert speed['compile_and_first_step_s'] > 0
+  assert speed['train_images_per_s'] > 0
+  assert 'git_compile_and_first_step_s' not in speed
   drs.train.branch_from = ce_dir
   branched_dir = _start(drs, tmp_path / 'branched')
   branched, _, _, speed = classifier.train(drs, branched_dir, data, mesh)
