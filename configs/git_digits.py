@@ -28,6 +28,11 @@ CE+DRS 0.912 / 0.074, CE+DRS+GIT 0.906 / 0.078, Oracle 0.948 / 0.027.
 Over 3 instances, CE+DRS+GIT minus CE+DRS (paired): balanced accuracy
 -0.0019 [-0.0146, +0.0107], tail eKLD -0.004 [-0.021, +0.014]: no effect
 detected on this 10x tail (README, Results).
+rot, 3 instances (2026-12-03, seeds 0-2, 38 min on a shared CPU):
+balanced accuracy CE+DRS 0.456, CE+DRS+GIT (warp) 0.560, CE+DRS+GIT
+(AdaIN only) 0.506, Oracle 0.807; GIT (warp) minus CE+DRS (paired)
++0.104 [+0.025, +0.183], tail eKLD -0.482 [-1.402, +0.439]; the warp
+MUNIT keeps 44% of its labels (README, Results; docs/results/git_rot).
 The smoke variant runs in about a minute.
 """
 import os

@@ -52,6 +52,12 @@ def run_tests(tests, replace=None, timeout=900):
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(
       [os.path.join(ROOT, 'tools'), ROOT, os.environ.get('PYTHONPATH', '')]))
   env.pop('GITJAX_REPLACE', None)
+  # One persistent XLA cache for every run (as tools/mutation.sh): a
+  # replacement changes only the programs that call its function, and
+  # without the cache each run recompiles every step its tests reach.
+  env.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(
+      tempfile.gettempdir(), 'gitjax-replace-check-jax-cache'))
+  env.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
   log = os.path.join(tempfile.gettempdir(),
                      f'gitjax-replace-check-{os.getpid()}.log')
   if os.path.exists(log):

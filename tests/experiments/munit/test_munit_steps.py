@@ -209,3 +209,18 @@ def test_unrolled_generator_gradient_matches_finite_differences(reference):
     analytic0 = sum(float(jnp.vdot(g, v)) for g, v in
                     zip(jax.tree.leaves(grad0), jax.tree.leaves(direction)))
     assert abs(analytic - analytic0) > 1e-3 * abs(analytic0)
+
+
+def test_pixel_scale_maps_to_the_generators_unit_range_and_back():
+  """The step and every re-styling read images in [-1, 1] (MUNIT's Tanh
+  range): 0 -> -1, 127.5 -> 0, 255 -> 1; outputs map back to 0..255 with
+  values outside [-1, 1] clipped."""
+  pixels = np.array([0, 51, 127.5, 255], np.float32)
+  np.testing.assert_allclose(steps.to_unit(pixels.astype(np.uint8)),
+                             [-1.0, 51 / 127.5 - 1, -1 / 255, 1.0],
+                             rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(steps.to_unit(pixels), [-1.0, -0.6, 0.0, 1.0],
+                             atol=1e-6)
+  np.testing.assert_allclose(
+      steps.to_pixels(jnp.array([-1.5, -1.0, 0.0, 0.6, 1.0, 2.0])),
+      [0.0, 0.0, 127.5, 204.0, 255.0, 255.0], atol=1e-4)
