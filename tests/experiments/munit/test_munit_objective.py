@@ -91,17 +91,32 @@ def test_discriminator_objective_is_its_weighted_terms(case):
   statics, params, _, images, styles = case
   dis = params['dis']
   def outputs(gen, dis):
-    fakes = steps.translate(statics, gen, images, styles)
+    # The D step's fakes by hand: each source's content decoded by the
+    # target's network under the style drawn for the target.
+    fakes = {}
+    for source, target in (('a', 'b'), ('b', 'a')):
+      content, _ = steps.encode(statics, gen[source], images[source])
+      fakes[target] = steps.decode(statics, gen[target], content,
+                                   styles[target])
     # D of a domain: its real images vs the fakes translated into it.
-    return fakes, {d: (steps.discriminate(statics, dis[d], images[d]),
-                       steps.discriminate(statics, dis[d], fakes[d]))
-                   for d in 'ab'}
-  fakes, scores = jax.jit(outputs)(params['gen'], dis)
+    return fakes, steps.translate(statics, gen, images, styles), {
+        d: (steps.discriminate(statics, dis[d], images[d]),
+            steps.discriminate(statics, dis[d], fakes[d])) for d in 'ab'}
+  fakes, translated, scores = jax.jit(outputs)(params['gen'], dis)
+  for d in 'ab':
+    np.testing.assert_allclose(translated[d], fakes[d], rtol=1e-5, atol=1e-6,
+                               err_msg=d)
   expected = 0.0
   for real, fake in scores.values():
     expected += sum(float(np.mean((np.asarray(r, np.float64) - 1) ** 2) +
                           np.mean(np.asarray(f, np.float64) ** 2))
                     for r, f in zip(real, fake))
-  loss, _ = jax.jit(steps.dis_loss, static_argnums=0)(statics, dis, images,
-                                                      fakes)
+  loss, stats = jax.jit(steps.dis_loss, static_argnums=0)(statics, dis,
+                                                          images, fakes)
   np.testing.assert_allclose(float(loss), 2 * expected, rtol=2e-5)
+  # The logged D(real) / D(fake): mean output over scales and domains.
+  for key, which in (('d_real', 0), ('d_fake', 1)):
+    by_hand = np.mean([np.mean([np.mean(o) for o in scores[d][which]])
+                       for d in 'ab'])
+    np.testing.assert_allclose(float(stats[key]), by_hand, rtol=1e-5,
+                               err_msg=key)
