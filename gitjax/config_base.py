@@ -235,6 +235,7 @@ def munit():
   m.mlp_dim = 256            # generator: hidden width of the style -> AdaIN MLP
   m.n_mlp = 3                # generator: dense layers of that MLP
   m.warp = 'none'            # generator: 'none' (MUNIT), 'rotation' or 'affine': leading style entries also warp the image
+  m.pose_in_adain = True     # generator, with a warp: the pose entries also feed AdaIN (False: the pose acts only through the warp)
   m.dis_dim = 64             # discriminator: width of the first conv
   m.dis_layers = 4           # discriminator: stride-2 convs per scale
   m.n_scales = 1             # discriminator scales (GIT 1, MUNIT 3)

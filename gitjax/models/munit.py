@@ -252,6 +252,10 @@ class Generator(nn.Module):
       entries are also a pose that warps the decoder's output, and the
       content encoder sees the image warped back from its own pose (see
       `munit_warp`; no extra parameters).
+    pose_in_adain: with a warp, whether the pose entries also feed the
+      AdaIN MLP (True: the whole style does, as in MUNIT); False zeroes them
+      at the MLP's input, so the pose acts only through the warp and cannot
+      carry appearance or shape (same parameters either way).
   """
   image_channels: int
   dim: int = 64
@@ -263,6 +267,7 @@ class Generator(nn.Module):
   n_mlp: int = 3
   kernel_init: Initializer = kaiming_normal
   warp: str = 'none'
+  pose_in_adain: bool = True
 
   @property
   def content_dim(self) -> int:
@@ -316,7 +321,10 @@ class Generator(nn.Module):
       Images [B, h 2^n_downsample, w 2^n_downsample, image_channels] in
       [-1, 1].
     """
-    image = self.decoder(content, self.mlp(style))
+    appearance = style
+    if self.warp != 'none' and not self.pose_in_adain:
+      appearance = style.at[:, :munit_warp.pose_dims(self.warp)].set(0.0)
+    image = self.decoder(content, self.mlp(appearance))
     if self.warp != 'none':
       image = munit_warp.to_pose(image, style, self.warp)
     return image

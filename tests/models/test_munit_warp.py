@@ -97,6 +97,32 @@ def test_identity_pose_reproduces_the_generator_exactly(tiny_params):
                                   x)
 
 
+def test_pose_out_of_adain_acts_only_through_the_warp(tiny_params):
+  """pose_in_adain=False: the MLP reads the style with its pose entries
+  zeroed. Two styles that differ only in the pose's length (same angle 0,
+  an identity warp) then decode to the same image, and to the decoding of
+  the zeroed style by the warp-free generator; with the pose in AdaIN
+  (the default) they differ."""
+  x = _images()
+  plain = munit.Generator(**_TINY)
+  content, _ = jax.jit(functools.partial(
+      plain.apply, method=munit.Generator.encode))({'params': tiny_params}, x)
+  appearance = jnp.asarray(np.random.default_rng(1).normal(size=(2, 6)),
+                           jnp.float32)
+  short = jnp.concatenate([jnp.full((2, 1), 0.5), jnp.zeros((2, 1)),
+                           appearance], axis=1)
+  long = short.at[:, 0].set(2.0)
+  decode = lambda g, s: jax.jit(functools.partial(
+      g.apply, method=munit.Generator.decode))({'params': tiny_params},
+                                               content, s)
+  apart = munit.Generator(**_TINY, warp='rotation', pose_in_adain=False)
+  np.testing.assert_array_equal(decode(apart, short), decode(apart, long))
+  np.testing.assert_array_equal(decode(apart, short),
+                                decode(plain, short.at[:, :2].set(0.0)))
+  together = munit.Generator(**_TINY, warp='rotation')
+  assert not np.allclose(decode(together, short), decode(together, long))
+
+
 def test_a_known_pose_rotates_like_data_transforms():
   image = _digit()
   unit = jnp.asarray(image[None] / 127.5 - 1.0)
@@ -177,3 +203,14 @@ def test_bad_warp_options_are_one_line_config_errors():
   # A run folder from before the warp reads as a 'none' run.
   old = {k: v for k, v in config.munit.to_dict().items() if k != 'warp'}
   assert munit_run.make_statics(old, 1, 0).warp == 'none'
+
+
+def test_statics_read_pose_in_adain_and_older_runs_default_to_it():
+  from gitjax import config_base  # pylint: disable=g-import-not-at-top
+  m = config_base.get_base('munit').munit.to_dict()
+  m.update(warp='rotation', pose_in_adain=False)
+  statics = munit_run.make_statics(m, 1, 0)
+  assert statics.generator().pose_in_adain is False
+  older = {k: v for k, v in m.items() if k not in ('warp', 'pose_in_adain')}
+  statics = munit_run.make_statics(older, 1, 0)
+  assert (statics.warp, statics.pose_in_adain) == ('none', True)

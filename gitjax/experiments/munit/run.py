@@ -52,15 +52,16 @@ _STATICS_KEYS = ('dim', 'style_dim', 'n_downsample', 'n_res',
                  'weight_decay', 'lr_step', 'lr_gamma', 'gan_w', 'recon_x_w',
                  'recon_s_w', 'recon_c_w', 'recon_cyc_w', 'gan_type', 'shared',
                  'flip', 'unroll_steps', 'unroll_eps_root',
-                 'unroll_checkpoint', 'warp')
+                 'unroll_checkpoint', 'warp', 'pose_in_adain')
+# Keys added after runs were written: absent in an older run's config, which
+# then holds the Statics default ('none' warp; the pose in AdaIN).
+_LATER_KEYS = ('warp', 'pose_in_adain')
 
 
 def make_statics(munit_config, image_channels, seed):
   """Statics of the step from the `munit` config section (or its dict)."""
-  # A run folder written before munit.warp existed holds a 'none' run
-  # (the Statics default).
   values = {k: munit_config[k] for k in _STATICS_KEYS
-            if k != 'warp' or 'warp' in munit_config}
+            if k not in _LATER_KEYS or k in munit_config}
   return steps.Statics(image_channels=int(image_channels), seed=int(seed),
                        **values)
 

@@ -88,6 +88,7 @@ class Statics:
   unroll_eps_root: float = 1e-8
   unroll_checkpoint: bool = True
   warp: str = 'none'             # 'none', 'rotation', 'affine' (munit_warp)
+  pose_in_adain: bool = True     # with a warp: the pose entries also feed AdaIN
   seed: int = 0
 
   @property
@@ -109,7 +110,8 @@ class Statics:
         image_channels=self.image_channels, dim=self.dim,
         style_dim=self.style_dim, n_downsample=self.n_downsample,
         n_res=self.n_res, n_style_downsample=self.n_style_downsample,
-        mlp_dim=self.mlp_dim, n_mlp=self.n_mlp, warp=self.warp)
+        mlp_dim=self.mlp_dim, n_mlp=self.n_mlp, warp=self.warp,
+        pose_in_adain=self.pose_in_adain)
 
   def discriminator(self):
     return munit.Discriminator(dim=self.dis_dim, n_layers=self.dis_layers,
