@@ -200,17 +200,12 @@ def test_bad_warp_options_are_one_line_config_errors():
   statics = munit_run.make_statics(config.munit, 1, 0)
   with pytest.raises(ConfigError, match='at least 8x8'):
     munit_run.check_image_shape(statics, (4, 4, 1))
-  # A run folder from before the warp reads as a 'none' run.
-  old = {k: v for k, v in config.munit.to_dict().items() if k != 'warp'}
-  assert munit_run.make_statics(old, 1, 0).warp == 'none'
-
-
-def test_statics_read_pose_in_adain_and_older_runs_default_to_it():
-  from gitjax import config_base  # pylint: disable=g-import-not-at-top
-  m = config_base.get_base('munit').munit.to_dict()
-  m.update(warp='rotation', pose_in_adain=False)
-  statics = munit_run.make_statics(m, 1, 0)
-  assert statics.generator().pose_in_adain is False
-  older = {k: v for k, v in m.items() if k not in ('warp', 'pose_in_adain')}
-  statics = munit_run.make_statics(older, 1, 0)
+  config.munit.pose_in_adain = False
+  assert munit_run.make_statics(config.munit, 1, 0).generator(
+  ).pose_in_adain is False
+  # A run folder from before the warp (and pose_in_adain) reads as a 'none'
+  # run with the pose in AdaIN.
+  old = {k: v for k, v in config.munit.to_dict().items()
+         if k not in ('warp', 'pose_in_adain')}
+  statics = munit_run.make_statics(old, 1, 0)
   assert (statics.warp, statics.pose_in_adain) == ('none', True)
